@@ -1,0 +1,5 @@
+"""``python -m mirset`` runs the ``mirset`` command."""
+
+from mirset.cli import main
+
+main()

@@ -1,0 +1,188 @@
+"""``build``: discover → plan → execute → commit rows in batches → summary."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock, Timeout
+from rich.console import Console
+
+from mirset.builder.discover import discover
+from mirset.builder.executors.local import LocalExecutor, WorkerSpec
+from mirset.builder.plan import Plan, make_plan, prior_columns
+from mirset.builder.process import TrackResult, TrackTask
+from mirset.builder.report import BuildSummary, make_progress, print_summary
+from mirset.config import MirsetConfig
+from mirset.export.store import TrackStore
+from mirset.extractors.base import resolve
+from mirset.schemas.table import KEY, bookkeeping_columns, table_schema
+
+TABLE_DIR = "table"
+
+
+class BuildError(Exception):
+    """A problem that stops the whole build (not a per-track failure)."""
+
+
+def table_path(out_dir: Path) -> Path:
+    return Path(out_dir) / TABLE_DIR
+
+
+def build(
+    music_dir: Path,
+    out_dir: Path,
+    config: MirsetConfig,
+    console: Console | None = None,
+    progress: bool = True,
+    shared_context: bool = True,
+) -> BuildSummary:
+    """Build or update the dataset in ``out_dir`` from the audio in ``music_dir``."""
+    console = console or Console(stderr=True)
+    music_dir = Path(music_dir).resolve()
+    out_dir = Path(out_dir).resolve()
+    if not music_dir.is_dir():
+        raise BuildError(f"music folder not found: {music_dir}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(out_dir / ".mirset-build.lock"), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout as e:
+        raise BuildError(f"another build is writing to {out_dir}") from e
+    try:
+        return _build_locked(music_dir, out_dir, config, console, progress, shared_context)
+    finally:
+        lock.release()
+
+
+def _build_locked(
+    music_dir: Path,
+    out_dir: Path,
+    config: MirsetConfig,
+    console: Console,
+    progress: bool,
+    shared_context: bool,
+) -> BuildSummary:
+    bc = config.build
+    summary = BuildSummary(table_path=str(table_path(out_dir)))
+    classes = resolve(bc.extractors)
+    extractors = [cls(config.extractor_params.get(cls.name)) for cls in classes]
+    unavailable = {e.name: r for e in extractors if (r := e.unavailable_reason())}
+    summary.unavailable = unavailable
+    for name, reason in unavailable.items():
+        console.print(f"[yellow]{name} will not run:[/] {reason}")
+    schema = table_schema(classes)
+    store = TrackStore(table_path(out_dir))
+
+    found = discover(music_dir, out_dir, bc.sidecars)
+    summary.discovered = len(found.tracks)
+    summary.ignored = found.ignored
+    prior = store.prior_state(prior_columns(extractors))
+    plan = make_plan(found.tracks, prior, extractors, bc.retry_failed, unavailable)
+    summary.planned = len(plan.todo)
+    summary.up_to_date = len(plan.up_to_date)
+    summary.failed_skipped = len(plan.failed_skipped)
+    summary.skipped_failures = plan.failed_skipped
+
+    runnable = {e.name: e for e in extractors if e.name not in unavailable}
+    spec = WorkerSpec(
+        extractor_params={n: config.extractor_params.get(n, {}) for n in runnable},
+        analysis=config.analysis,
+        max_duration_s=bc.max_duration_s,
+        max_decoded_bytes=bc.max_decoded_mb * 2**20,
+        shared_context=shared_context,
+    )
+    executor = LocalExecutor(spec, bc.workers, bc.track_timeout_s)
+    previous_rows: dict[str, dict[str, Any]] = {}
+    pending: list[dict[str, Any]] = []
+    config_hash = config.config_hash()
+    all_names = [e.name for e in extractors]
+
+    with make_progress(console, progress) as bar:
+        task_id = bar.add_task("analysing", total=len(plan.todo), audio_s=0.0)
+        for result in executor.run(_tasks(plan, music_dir, store, previous_rows, bc.sidecars)):
+            row = _finalize(
+                previous_rows.pop(result.relative_path, None), result, config_hash, all_names
+            )
+            pending.append(row)
+            summary.audio_s += result.audio_s
+            for step, sec in result.timings.items():
+                summary.step_s[step] += sec
+            if row["status"] == "ok":
+                summary.ok += 1
+            else:
+                summary.failed += 1
+                summary.failures.append((result.relative_path, row["status"]))
+            bar.update(task_id, advance=1, audio_s=summary.audio_s)
+            if len(pending) >= bc.batch_size:
+                store.commit(pending, schema)
+                pending = []
+        store.commit(pending, schema)
+    if summary.planned:
+        store.compact_if_fragmented()
+    summary.wall_s = time.perf_counter() - summary.started
+    summary.table_version = store.version()
+    print_summary(console, summary)
+    return summary
+
+
+def _tasks(
+    plan: Plan,
+    music_dir: Path,
+    store: TrackStore,
+    previous_rows: dict[str, dict],
+    sidecars: str,
+    chunk: int = 64,
+) -> Iterator[TrackTask]:
+    """Tasks in plan order; prior rows are read from the table a chunk at a time."""
+    for i in range(0, len(plan.todo), chunk):
+        items = plan.todo[i : i + chunk]
+        known = [p.track.relative_path for p in items if p.reason != "new"]
+        rows = store.read_rows(known)
+        for p in items:
+            t = p.track
+            prev = rows.get(t.relative_path)
+            if prev is not None:
+                previous_rows[t.relative_path] = prev
+            yield TrackTask(
+                path=str(t.path),
+                relative_path=t.relative_path,
+                layout=t.layout,
+                folder_name=t.folder_name,
+                sidecar_dir=str(t.sidecar_dir),
+                stems=dict(t.stems),
+                music_dir=str(music_dir),
+                run=p.run,
+                stale=p.stale,
+                previous=prev,
+                write_sidecars=sidecars != "none",
+            )
+
+
+def _finalize(
+    previous: dict[str, Any] | None,
+    result: TrackResult,
+    config_hash: str,
+    extractor_names: list[str],
+) -> dict[str, Any]:
+    """The full row: the prior row overlaid with what was computed, plus provenance and status."""
+    row = dict(previous or {})
+    if not result.error and previous and result.row.get("file_hash") != previous.get("file_hash"):
+        row = {}  # content changed: nothing of the old row survives
+    row.update(result.row)
+    row[KEY] = result.relative_path
+    row["config_hash"] = config_hash
+    row["built_at"] = datetime.now(UTC)
+    if result.error:
+        row["status"] = f"failed: {result.error}"
+    else:
+        failed = [
+            n
+            for n in extractor_names
+            if str(row.get(bookkeeping_columns(n)[2]) or "").startswith("failed")
+        ]
+        row["status"] = "ok" if not failed else f"failed: {', '.join(failed)} failed"
+    return row

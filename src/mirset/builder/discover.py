@@ -1,0 +1,117 @@
+"""Discovery: find the tracks of a music folder, flat files or the organised layout."""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mirset.audio import AUDIO_EXTENSIONS
+
+STEM_NAMES = ("drums", "bass", "other", "vocals", "piano", "guitar")
+FULL_MIX = "full_mix"
+
+
+@dataclass(frozen=True)
+class Track:
+    """One audio file to analyse, with where its sidecars go."""
+
+    path: Path  # absolute
+    relative_path: str  # POSIX, relative to the music folder: the row key
+    layout: str  # "organised" or "flat"
+    folder_name: str  # sidecar base name
+    sidecar_dir: Path
+    stems: dict[str, str] = field(default_factory=dict)  # stem name -> relative path
+    file_bytes: int | None = None
+    mtime_ns: int | None = None
+
+    def stem_paths(self, music_dir: Path) -> dict[str, Path]:
+        return {name: music_dir / rel for name, rel in self.stems.items()}
+
+
+@dataclass
+class Discovery:
+    tracks: list[Track]
+    ignored: list[str]  # audio files inside organised folders that are neither full_mix nor a stem
+
+
+def _is_audio(name: str) -> bool:
+    return Path(name).suffix.lower() in AUDIO_EXTENSIONS
+
+
+def _stat(path: Path) -> tuple[int | None, int | None]:
+    try:
+        st = path.stat()
+    except OSError:
+        return None, None
+    return st.st_size, st.st_mtime_ns
+
+
+def discover(music_dir: Path, out_dir: Path | None = None, sidecars: str = "auto") -> Discovery:
+    """Walk ``music_dir`` (symlinked folders are not followed; hidden folders and OUT_DIR skipped).
+
+    A folder holding ``full_mix.<ext>`` is one organised track (its stems beside it are recorded);
+    every other audio file is a flat track. ``sidecars``: auto | beside | out | none.
+    """
+    music_dir = Path(music_dir).resolve()
+    out_resolved = Path(out_dir).resolve() if out_dir is not None else None
+    tracks: list[Track] = []
+    ignored: list[str] = []
+    for root, dirs, files in os.walk(music_dir, followlinks=False):
+        root_path = Path(root)
+        dirs[:] = sorted(
+            d
+            for d in dirs
+            if not d.startswith(".")
+            and (out_resolved is None or (root_path / d).resolve() != out_resolved)
+        )
+        audio = sorted(f for f in files if _is_audio(f) and not f.startswith("."))
+        if not audio:
+            continue
+        full_mix = [f for f in audio if Path(f).stem == FULL_MIX]
+        if full_mix and root_path != music_dir:
+            tracks.append(
+                _organised(music_dir, root_path, full_mix[0], audio, out_resolved, sidecars)
+            )
+            ignored += [
+                _rel(music_dir, root_path / f)
+                for f in audio
+                if f != full_mix[0] and Path(f).stem.lower() not in STEM_NAMES
+            ]
+            continue
+        stems_count: dict[str, int] = defaultdict(int)
+        for f in audio:
+            stems_count[Path(f).stem] += 1
+        for f in audio:
+            path = root_path / f
+            base = Path(f).stem if stems_count[Path(f).stem] == 1 else f
+            rel = _rel(music_dir, path)
+            rel_parent = Path(rel).parent
+            if sidecars == "beside":
+                side = root_path
+            else:
+                side = (out_resolved or music_dir) / "tracks" / rel_parent
+            size, mtime = _stat(path)
+            tracks.append(Track(path, rel, "flat", base, side, {}, size, mtime))
+    tracks.sort(key=lambda t: t.relative_path)
+    return Discovery(tracks, sorted(ignored))
+
+
+def _rel(music_dir: Path, path: Path) -> str:
+    return path.relative_to(music_dir).as_posix()
+
+
+def _organised(
+    music_dir: Path, folder: Path, mix: str, audio: list[str], out_dir: Path | None, sidecars: str
+) -> Track:
+    stems: dict[str, str] = {}
+    for f in audio:
+        stem = Path(f).stem.lower()
+        if stem in STEM_NAMES and stem not in stems:
+            stems[stem] = _rel(music_dir, folder / f)
+    path = folder / mix
+    size, mtime = _stat(path)
+    rel = _rel(music_dir, path)
+    side = (out_dir or music_dir) / "tracks" / Path(rel).parent if sidecars == "out" else folder
+    return Track(path, rel, "organised", folder.name, side, stems, size, mtime)

@@ -1,0 +1,144 @@
+"""The local executor: a pool of worker processes on this machine (or in-process with 0 workers).
+
+Each worker builds and sets up its extractors once (models load once per worker), then runs
+``process_track`` on the tracks it is given. Pebble enforces the per-track time limit by killing
+and replacing a worker that overruns, and turns a crashed worker into a failed row.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, TimeoutError
+from dataclasses import dataclass
+
+from pebble import ProcessExpired, ProcessPool
+
+from mirset.builder.process import TrackResult, TrackTask, failed_result, process_track
+from mirset.config import AnalysisConfig
+from mirset.extractors.base import Extractor, registry
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """Everything a worker needs to build its extractors (picklable)."""
+
+    extractor_params: dict[str, dict]
+    analysis: AnalysisConfig
+    max_duration_s: float
+    max_decoded_bytes: int | None
+    shared_context: bool = True
+
+
+def build_extractors(spec: WorkerSpec) -> dict[str, Extractor]:
+    """Instantiate and set up the extractors once for this worker."""
+    known = registry()
+    out: dict[str, Extractor] = {}
+    for name, params in spec.extractor_params.items():
+        ext = known[name](params)
+        ext.setup()
+        out[name] = ext
+    return out
+
+
+_WORKER: dict[str, object] = {}
+
+
+def _init_worker(spec: WorkerSpec) -> None:
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)  # one core per worker: parallelism comes from the pool
+    _WORKER["spec"] = spec
+    _WORKER["extractors"] = build_extractors(spec)
+
+
+def _run_in_worker(task: TrackTask) -> TrackResult:
+    spec: WorkerSpec = _WORKER["spec"]  # type: ignore[assignment]
+    extractors: dict[str, Extractor] = _WORKER["extractors"]  # type: ignore[assignment]
+    return process_track(
+        task,
+        extractors,
+        spec.analysis,
+        spec.max_duration_s,
+        spec.max_decoded_bytes,
+        spec.shared_context,
+    )
+
+
+class LocalExecutor:
+    """Runs tasks on ``workers`` processes (0: in this process, without a time limit)."""
+
+    def __init__(self, spec: WorkerSpec, workers: int, timeout_s: float | None) -> None:
+        self.spec = spec
+        self.workers = workers
+        self.timeout_s = timeout_s if timeout_s and timeout_s > 0 else None
+        # not set up: used only to describe versions in rows of tracks that failed in a worker
+        self._unset = {n: registry()[n](p) for n, p in spec.extractor_params.items()}
+
+    def run(self, tasks: Iterable[TrackTask]) -> Iterator[TrackResult]:
+        if self.workers <= 0:
+            extractors = build_extractors(self.spec)
+            for task in tasks:
+                yield process_track(
+                    task,
+                    extractors,
+                    self.spec.analysis,
+                    self.spec.max_duration_s,
+                    self.spec.max_decoded_bytes,
+                    self.spec.shared_context,
+                )
+            return
+        yield from self._run_pool(tasks)
+
+    def _run_pool(self, tasks: Iterable[TrackTask]) -> Iterator[TrackResult]:
+        ctx = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
+        in_flight: deque[tuple[TrackTask, Future]] = deque()
+        window = 2 * self.workers  # backpressure: only this many tracks are queued at once
+        with ProcessPool(
+            max_workers=self.workers, initializer=_init_worker, initargs=(self.spec,), context=ctx
+        ) as pool:
+            it = iter(tasks)
+            exhausted = False
+            while True:
+                while not exhausted and len(in_flight) < window:
+                    try:
+                        task = next(it)
+                    except StopIteration:
+                        exhausted = True
+                        break
+                    in_flight.append(
+                        (task, pool.schedule(_run_in_worker, args=(task,), timeout=self.timeout_s))
+                    )
+                if not in_flight:
+                    return
+                done = _first_done(in_flight)
+                task, future = done
+                in_flight.remove(done)
+                yield self._collect(task, future)
+
+    def _collect(self, task: TrackTask, future: Future) -> TrackResult:
+        extractors = self._unset
+        try:
+            return future.result()
+        except TimeoutError:
+            return failed_result(
+                task, extractors, f"timed out after {self.timeout_s:g} s (build.track_timeout_s)"
+            )
+        except ProcessExpired as e:
+            return failed_result(
+                task, extractors, f"worker process died ({e}; exit code {e.exitcode})"
+            )
+        except Exception as e:
+            return failed_result(task, extractors, f"worker error: {type(e).__name__}: {e}")
+
+
+def _first_done(in_flight: deque[tuple[TrackTask, Future]]) -> tuple[TrackTask, Future]:
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    wait([f for _, f in in_flight], return_when=FIRST_COMPLETED)
+    for item in in_flight:
+        if item[1].done():
+            return item
+    raise RuntimeError("no finished future")  # pragma: no cover

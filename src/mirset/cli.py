@@ -1,0 +1,223 @@
+"""The ``mirset`` command."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from mirset import __version__
+
+EXIT_OK = 0
+EXIT_TRACKS_FAILED = 1  # the build finished, but some tracks failed (see the summary)
+EXIT_USAGE = 2  # bad command line or config (click's own code)
+EXIT_FATAL = 3  # the build could not run (music folder missing, table unwritable, locked)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mirset")
+def main() -> None:
+    """mirset: a versioned feature dataset from a music collection."""
+
+
+@main.command()
+@click.argument("music_dir", type=click.Path(path_type=Path))
+@click.argument("out_dir", type=click.Path(path_type=Path))
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, path_type=Path),
+    help="YAML config file (see mirset.config).",
+)
+@click.option("-j", "--workers", type=int, help="worker processes (0 = in-process).")
+@click.option("-e", "--extractors", help="comma-separated extractors to run (default: all).")
+@click.option("--retry-failed", is_flag=True, default=None, help="retry tracks that failed before.")
+@click.option("--batch-size", type=int, help="tracks per table commit.")
+@click.option("--timeout", "timeout", type=float, help="per-track time limit in seconds.")
+@click.option(
+    "--sidecars",
+    type=click.Choice(["auto", "beside", "out", "none"]),
+    help="where .INFO/.BEATS_GRID/.ONSETS go (auto: beside organised tracks, "
+    "OUT_DIR/tracks/ for flat files).",
+)
+@click.option("--no-progress", is_flag=True, help="no progress bar.")
+@click.option(
+    "--json-summary", type=click.Path(path_type=Path), help="also write the summary as JSON."
+)
+def build(
+    music_dir: Path,
+    out_dir: Path,
+    config_file: Path | None,
+    workers: int | None,
+    extractors: str | None,
+    retry_failed: bool | None,
+    batch_size: int | None,
+    timeout: float | None,
+    sidecars: str | None,
+    no_progress: bool,
+    json_summary: Path | None,
+) -> None:
+    """Analyse the audio in MUSIC_DIR into a versioned table in OUT_DIR.
+
+    Exit status: 0 all tracks ok; 1 some tracks failed; 2 usage error; 3 the build could not run.
+    """
+    from pydantic import ValidationError
+
+    from mirset.builder.build import BuildError
+    from mirset.builder.build import build as run_build
+    from mirset.config import load_config
+
+    console = Console(stderr=True)
+    overrides = {
+        "build.workers": workers,
+        "build.extractors": extractors.split(",") if extractors else None,
+        "build.retry_failed": retry_failed,
+        "build.batch_size": batch_size,
+        "build.track_timeout_s": timeout,
+        "build.sidecars": sidecars,
+    }
+    try:
+        config = load_config(config_file, overrides)
+    except (ValidationError, ValueError) as e:
+        console.print(f"[red]invalid config:[/] {e}")
+        sys.exit(EXIT_USAGE)
+    try:
+        summary = run_build(music_dir, out_dir, config, console, progress=not no_progress)
+    except KeyError as e:
+        console.print(f"[red]error:[/] {e.args[0]}")
+        sys.exit(EXIT_USAGE)
+    except BuildError as e:
+        console.print(f"[red]error:[/] {e}")
+        sys.exit(EXIT_FATAL)
+    if json_summary:
+        json_summary.write_text(json.dumps(summary.to_dict(), indent=2, default=str))
+    sys.exit(EXIT_TRACKS_FAILED if summary.failed else EXIT_OK)
+
+
+@main.command()
+@click.option("-e", "--extractors", help="comma-separated extractors (default: all).")
+@click.option("--json", "as_json", is_flag=True, help="print the fields as JSON.")
+def schema(extractors: str | None, as_json: bool) -> None:
+    """Print every column: type, unit, range, extractor and version, .INFO key, description."""
+    from mirset.extractors.base import resolve
+    from mirset.schemas.table import table_schema
+
+    arrow = table_schema(resolve(extractors.split(",") if extractors else None))
+    rows = []
+    for f in arrow:
+        meta = {k.decode(): v.decode() for k, v in (f.metadata or {}).items()}
+        rows.append({"column": f.name, "type": str(f.type), **meta})
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    table = Table(title=f"mirset {__version__} schema ({len(rows)} columns)")
+    for col in (
+        "column",
+        "type",
+        "unit",
+        "range",
+        "extractor",
+        "version",
+        "info_key",
+        "description",
+    ):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(
+            *(
+                r.get(c, "")
+                for c in (
+                    "column",
+                    "type",
+                    "unit",
+                    "range",
+                    "extractor",
+                    "version",
+                    "info_key",
+                    "description",
+                )
+            )
+        )
+    Console(width=max(160, Console().width)).print(table)
+
+
+@main.command()
+@click.argument("out_dir", type=click.Path(exists=True, path_type=Path))
+@click.option("--failures/--no-failures", default=True, help="list failed tracks with reasons.")
+def status(out_dir: Path, failures: bool) -> None:
+    """Show table versions, track counts, failures with reasons and extractor versions."""
+    from mirset.builder.build import table_path
+    from mirset.export.store import TrackStore
+
+    console = Console()
+    store = TrackStore(table_path(out_dir))
+    dt = store.table()
+    if dt is None:
+        console.print(f"[red]no mirset table in {out_dir}")
+        sys.exit(EXIT_FATAL)
+    hist = Table(title=f"table versions ({store.path})")
+    for col in ("version", "time (UTC)", "operation", "rows written"):
+        hist.add_column(col)
+    for h in reversed(dt.history()):
+        metrics = h.get("operationMetrics") or {}
+        written = metrics.get("num_added_rows", metrics.get("num_target_rows_inserted", ""))
+        ts = h.get("timestamp")
+        when = ""
+        if ts:
+            from datetime import UTC, datetime
+
+            when = datetime.fromtimestamp(ts / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        hist.add_row(str(h.get("version")), when, str(h.get("operation")), str(written))
+    console.print(hist)
+
+    names = store.arrow_schema().names
+    ext_names = sorted(
+        {n[: -len("_version")] for n in names if n.endswith("_version") and n != "mirset_version"}
+    )
+    cols = [
+        "relative_path",
+        "status",
+        "duration_s",
+        *[f"{e}_version" for e in ext_names],
+        *[f"{e}_status" for e in ext_names],
+    ]
+    rows = store.read(cols).to_pylist()
+    total_h = sum(r.get("duration_s") or 0 for r in rows) / 3600
+    ok = sum(1 for r in rows if r["status"] == "ok")
+    console.print(
+        f"tracks: {len(rows)}  ok: {ok}  failed: {len(rows) - ok}  "
+        f"audio: {total_h:.2f} h  (table version {store.version()})"
+    )
+    ext_table = Table(title="extractors")
+    for col in ("extractor", "versions in rows", "ok", "failed", "unavailable", "not run"):
+        ext_table.add_column(col)
+    for e in ext_names:
+        versions = Counter(str(r.get(f"{e}_version")) for r in rows)
+        states = Counter((r.get(f"{e}_status") or "none").split(":")[0].split(";")[0] for r in rows)
+        ext_table.add_row(
+            e,
+            ", ".join(f"{v} ({n})" for v, n in versions.items()),
+            str(states.get("ok", 0)),
+            str(states.get("failed", 0)),
+            str(states.get("unavailable", 0)),
+            str(states.get("none", 0)),
+        )
+    console.print(ext_table)
+    bad = [r for r in rows if r["status"] != "ok"]
+    if failures and bad:
+        console.print("[red]failed tracks:")
+        for r in bad:
+            console.print(f"  {r['relative_path']!r}: {r['status']}", markup=False, highlight=False)
+            for e in ext_names:
+                st = r.get(f"{e}_status") or ""
+                if st.startswith("failed") and st != r["status"]:
+                    console.print(f"      {e}: {st}", markup=False, highlight=False)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,8 @@
+"""Built-in extractors; importing this package registers them."""
+
+# Import order is catalogue order (FEATURES.md): it orders columns and .INFO keys.
+from mirset.extractors import loudness  # noqa: I001, F401
+from mirset.extractors import beats, onsets, spectral, multiband  # noqa: F401
+from mirset.extractors.base import Extractor, Null, Resources, register, registry, resolve
+
+__all__ = ["Extractor", "Null", "Resources", "register", "registry", "resolve"]

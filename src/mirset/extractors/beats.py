@@ -1,0 +1,146 @@
+"""Beats and tempo from the shared onset envelope.
+
+Beat times come from librosa's dynamic-programming tracker (Ellis 2007). Because that tracker
+imposes a regular grid even on noise, a beat is only reported when the onset envelope has a clear
+periodicity (``pulse_clarity``), and ``bpm`` only when the beat intervals are also steady; otherwise
+``bpm`` is null with the reason (never a 120 default).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import librosa
+import numpy as np
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict
+
+from mirset.context import TrackContext, click_context
+from mirset.extractors.base import Extractor, Null, register
+from mirset.schemas.fields import FeatureField
+
+
+def pulse_clarity(
+    envelope: np.ndarray, sr: int, hop_length: int, min_bpm: float = 30.0, max_bpm: float = 300.0
+) -> float:
+    """Peak of the normalised autocorrelation of the onset envelope over beat-period lags.
+
+    0 for noise (no periodicity), towards 1 for a perfectly periodic pulse.
+    """
+    env = envelope.astype(np.float64) - envelope.mean()
+    denom = float(env @ env)
+    if denom <= 0 or env.size < 4:
+        return 0.0
+    n = int(2 ** np.ceil(np.log2(2 * env.size)))
+    spec = np.fft.rfft(env, n)
+    ac = np.fft.irfft(spec * np.conj(spec), n)[: env.size] / denom
+    frame_rate = sr / hop_length
+    lo = max(1, int(frame_rate * 60.0 / max_bpm))
+    hi = min(env.size - 1, int(np.ceil(frame_rate * 60.0 / min_bpm)))
+    if hi <= lo:
+        return 0.0
+    return float(max(0.0, ac[lo : hi + 1].max()))
+
+
+def steady_share(beat_times: np.ndarray, tolerance: float = 0.1) -> float:
+    """Share of inter-beat intervals within ``tolerance`` (relative) of the median interval."""
+    ibi = np.diff(beat_times)
+    if ibi.size == 0:
+        return 0.0
+    med = np.median(ibi)
+    return float(np.mean(np.abs(ibi - med) <= tolerance * med))
+
+
+class BeatParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    start_bpm: float = 120.0
+    tightness: float = 100.0
+    min_bpm: float = 40.0
+    max_bpm: float = 300.0
+    min_pulse_clarity: float = 0.1
+    min_beats: int = 8
+    min_steady_share: float = 0.7
+
+
+@register
+class Beats(Extractor):
+    """Beat times, tempo (null without a steady beat) and pulse clarity."""
+
+    name = "beats"
+    version = "1"
+    Params = BeatParams
+    fields = (
+        FeatureField(
+            "bpm",
+            pa.float64(),
+            "BPM",
+            "global tempo, 60 / median inter-beat interval; null when there is no steady beat (never a default)",
+            (40.0, 300.0),
+        ),
+        FeatureField(
+            "bpm_is_defined",
+            pa.int8(),
+            "bool",
+            "1 when a steady beat was found (clear pulse, enough beats, steady intervals), else 0",
+            (0.0, 1.0),
+        ),
+        FeatureField("beat_count", pa.int32(), "beats", "number of beats", (0.0, 100000.0)),
+        FeatureField(
+            "pulse_clarity",
+            pa.float64(),
+            "ratio",
+            "peak normalised autocorrelation of the onset envelope at beat-period lags (30-300 BPM)",
+            (0.0, 1.0),
+        ),
+        FeatureField(
+            "beat_times",
+            pa.list_(pa.float64()),
+            "s",
+            "beat times (also the .BEATS_GRID sidecar)",
+            info_key=None,
+            sidecar=".BEATS_GRID",
+        ),
+    )
+
+    def setup(self) -> None:
+        self.extract(click_context())  # compile librosa's numba kernels once per worker
+
+    def extract(self, ctx: TrackContext) -> dict[str, Any]:
+        p: BeatParams = self.params  # type: ignore[assignment]
+        a = ctx.analysis
+        env = ctx.onset_envelope
+        clarity = pulse_clarity(env, a.sample_rate, a.hop_length)
+        beats = np.empty(0)
+        if clarity >= p.min_pulse_clarity and env.max() > 0:
+            _, frames = librosa.beat.beat_track(
+                onset_envelope=env,
+                sr=a.sample_rate,
+                hop_length=a.hop_length,
+                start_bpm=p.start_bpm,
+                tightness=p.tightness,
+                trim=True,
+            )
+            beats = librosa.frames_to_time(frames, sr=a.sample_rate, hop_length=a.hop_length)
+        steady = steady_share(beats)
+        bpm: Any
+        if env.max() <= 0:
+            bpm = Null("no onsets (silent)")
+        elif clarity < p.min_pulse_clarity:
+            bpm = Null(f"no steady beat: pulse clarity {clarity:.3f} < {p.min_pulse_clarity}")
+        elif beats.size < p.min_beats:
+            bpm = Null(f"no steady beat: {beats.size} beats < {p.min_beats}")
+        elif steady < p.min_steady_share:
+            bpm = Null(
+                f"no steady beat: {steady:.0%} of intervals steady < {p.min_steady_share:.0%}"
+            )
+        else:
+            bpm = 60.0 / float(np.median(np.diff(beats)))
+            if not p.min_bpm <= bpm <= p.max_bpm:
+                bpm = Null(f"tempo {bpm:.1f} BPM outside {p.min_bpm:g}-{p.max_bpm:g}")
+        return {
+            "bpm": bpm,
+            "bpm_is_defined": int(not isinstance(bpm, Null)),
+            "beat_count": int(beats.size),
+            "pulse_clarity": clarity,
+            "beat_times": [round(float(t), 6) for t in beats],
+        }
