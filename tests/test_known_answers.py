@@ -133,3 +133,41 @@ def test_spectral_silence_is_null_with_reason(tmp_path: Path) -> None:
     out = Spectral().extract(_ctx(tmp_path, np.zeros(SR * 3, np.float32)))
     assert out["spectral_flatness"].reason.endswith("(silent)")
     assert out["zero_crossing_rate"] == 0.0
+
+
+def test_blockwise_tempo_equals_librosa(tmp_path: Path) -> None:
+    import librosa
+
+    from mirset.extractors.beats import global_tempo
+
+    env = _ctx(tmp_path, _clicks(97.0, 40), sr=44100).onset_envelope
+    ref = librosa.feature.tempo(onset_envelope=env, sr=44100, hop_length=512)[0]
+    assert global_tempo(env, 44100, 512, block_frames=500) == pytest.approx(ref, rel=1e-9)
+
+
+def test_spectral_kernels_equal_librosa() -> None:
+    import librosa
+
+    from mirset.extractors.spectral import frame_stats
+
+    rng = np.random.default_rng(5)
+    S = (
+        np.abs(rng.standard_normal((1025, 50))).astype(np.float32)
+        * np.linspace(2, 0.01, 1025)[:, None]
+    )
+    freqs = librosa.fft_frequencies(sr=44100, n_fft=2048)
+    ours = frame_stats(S, freqs)
+    ref = {
+        "spectral_flatness": librosa.feature.spectral_flatness(S=S, power=2.0)[0],
+        "spectral_centroid_hz": librosa.feature.spectral_centroid(S=S, freq=freqs)[0],
+        "spectral_bandwidth_hz": librosa.feature.spectral_bandwidth(S=S, freq=freqs)[0],
+        "spectral_rolloff_hz": librosa.feature.spectral_rolloff(S=S, freq=freqs)[0],
+    }
+    for key, values in ref.items():
+        assert np.allclose(ours[key], values, rtol=1e-4), key
+    p = S / S.sum(axis=0)
+    mu = freqs @ p
+    d = freqs[:, None] - mu
+    sd = np.sqrt((d**2 * p).sum(axis=0))
+    assert np.allclose(ours["spectral_skewness"], (d**3 * p).sum(axis=0) / sd**3, rtol=1e-4)
+    assert np.allclose(ours["spectral_kurtosis"], (d**4 * p).sum(axis=0) / sd**4, rtol=1e-4)

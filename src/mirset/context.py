@@ -56,16 +56,17 @@ def chunked_stft(
     """
     channels, n = samples.shape
     pad = n_fft // 2
-    padded = np.pad(samples, ((0, 0), (pad, pad)))
     n_frames = 1 + n // hop_length
     window = librosa.filters.get_window("hann", n_fft, fftbins=True).astype(np.float32)
     magnitude = np.empty((n_fft // 2 + 1, n_frames), dtype=np.float32)
     power_sum = np.zeros((channels, n_fft // 2 + 1), dtype=np.float64)
     for start in range(0, n_frames, block_frames):
         stop = min(n_frames, start + block_frames)
-        seg = padded[:, start * hop_length : (stop - 1) * hop_length + n_fft]
-        if seg.shape[1] < (stop - start - 1) * hop_length + n_fft:
-            seg = np.pad(seg, ((0, 0), (0, (stop - start - 1) * hop_length + n_fft - seg.shape[1])))
+        # samples [lo, hi) of the zero-padded signal, padded here so the track is never copied
+        lo = start * hop_length - pad
+        hi = (stop - 1) * hop_length + n_fft - pad
+        seg = samples[:, max(lo, 0) : min(hi, n)]
+        seg = np.pad(seg, ((0, 0), (max(0, -lo), max(0, hi - n))))
         frames = np.lib.stride_tricks.sliding_window_view(seg, n_fft, axis=1)[:, ::hop_length]
         spec = np.fft.rfft(frames * window, axis=-1)  # (channels, frames, bins)
         power_sum += (spec.real**2 + spec.imag**2).sum(axis=1)
@@ -172,7 +173,11 @@ class TrackContext:
 
         def compute() -> np.ndarray:
             basis = librosa.filters.mel(sr=a.sample_rate, n_fft=a.n_fft, n_mels=a.n_mels)
-            mel = basis @ (self.spectrogram.magnitude**2)
+            mag = self.spectrogram.magnitude
+            mel = np.empty((a.n_mels, mag.shape[1]), dtype=np.float32)
+            for i in range(0, mag.shape[1], STFT_BLOCK_FRAMES):  # blocks bound the temporaries
+                block = mag[:, i : i + STFT_BLOCK_FRAMES]
+                mel[:, i : i + STFT_BLOCK_FRAMES] = basis @ (block * block)
             return librosa.power_to_db(mel, ref=1.0).astype(np.float32)
 
         return self._timed("mel", compute)

@@ -42,6 +42,41 @@ def pulse_clarity(
     return float(max(0.0, ac[lo : hi + 1].max()))
 
 
+def global_tempo(
+    envelope: np.ndarray,
+    sr: int,
+    hop_length: int,
+    start_bpm: float = 120.0,
+    ac_size: float = 8.0,
+    block_frames: int = 8192,
+) -> float:
+    """librosa's global tempo estimate (mean autocorrelation tempogram, log-normal prior),
+    with the tempogram computed block by block so memory does not grow with track length.
+
+    ``librosa.feature.tempo`` on a whole one-hour envelope peaks at ~10 GB; this gives the same
+    value within float rounding (blocks carry half a window of context on each side).
+    """
+    win = int(librosa.time_to_frames(ac_size, sr=sr, hop_length=hop_length))
+    half = win // 2 + 1
+    n = envelope.size
+    total = np.zeros(win)
+    count = 0
+    for start in range(0, n, block_frames):
+        lo, hi = max(0, start - half), min(n, start + block_frames + half)
+        tg = librosa.feature.tempogram(
+            onset_envelope=envelope[lo:hi], sr=sr, hop_length=hop_length, win_length=win
+        )
+        own = tg[:, start - lo : start - lo + min(block_frames, n - start)]
+        total += own.sum(axis=1)
+        count += own.shape[1]
+    mean = (total / max(count, 1))[:, None]
+    return float(
+        librosa.feature.tempo(
+            tg=mean, sr=sr, hop_length=hop_length, start_bpm=start_bpm, aggregate=None
+        )[0]
+    )
+
+
 def steady_share(beat_times: np.ndarray, tolerance: float = 0.1) -> float:
     """Share of inter-beat intervals within ``tolerance`` (relative) of the median interval."""
     ibi = np.diff(beat_times)
@@ -112,11 +147,12 @@ class Beats(Extractor):
         clarity = pulse_clarity(env, a.sample_rate, a.hop_length)
         beats = np.empty(0)
         if clarity >= p.min_pulse_clarity and env.max() > 0:
+            tempo = global_tempo(env, a.sample_rate, a.hop_length, p.start_bpm)
             _, frames = librosa.beat.beat_track(
                 onset_envelope=env,
                 sr=a.sample_rate,
                 hop_length=a.hop_length,
-                start_bpm=p.start_bpm,
+                bpm=tempo,
                 tightness=p.tightness,
                 trim=True,
             )

@@ -9,28 +9,49 @@ from __future__ import annotations
 
 from typing import Any
 
-import librosa
 import numpy as np
 import pyarrow as pa
 
-from mirset.context import Spectrogram, TrackContext
+from mirset.context import STFT_BLOCK_FRAMES, Spectrogram, TrackContext
 from mirset.extractors.base import Extractor, Null, register
 from mirset.schemas.fields import FeatureField
 
 SILENCE_DB = -80.0  # frame RMS level (dBFS) under which a frame counts as silent
 
 
-def frame_power(spec: Spectrogram) -> np.ndarray:
-    """Mean-square signal level of each frame (Parseval over the one-sided spectrum)."""
-    weights = np.full(spec.magnitude.shape[0], 2.0)
+def frame_power(spec: Spectrogram, S: np.ndarray) -> np.ndarray:
+    """Mean-square signal level of each frame of ``S`` (Parseval over the one-sided spectrum)."""
+    weights = np.full(S.shape[0], 2.0)
     weights[0] = weights[-1] = 1.0
-    return (weights @ (spec.magnitude.astype(np.float64) ** 2)) / spec.window_power
+    return (weights @ (S.astype(np.float64) ** 2)) / spec.window_power
 
 
-def audible_frames(spec: Spectrogram, silence_db: float = SILENCE_DB) -> np.ndarray:
-    """Boolean mask of frames louder than ``silence_db`` dBFS (RMS)."""
-    power = frame_power(spec)
-    return power > 10 ** (silence_db / 10)
+def audible_frames(spec: Spectrogram, S: np.ndarray, silence_db: float = SILENCE_DB) -> np.ndarray:
+    """Boolean mask of the frames of ``S`` (columns of ``spec``) louder than ``silence_db`` dBFS."""
+    return frame_power(spec, S) > 10 ** (silence_db / 10)
+
+
+FRAME_STATS = (
+    "spectral_flatness",
+    "spectral_skewness",
+    "spectral_kurtosis",
+    "spectral_centroid_hz",
+    "spectral_rolloff_hz",
+    "spectral_bandwidth_hz",
+)
+
+
+def frame_stats(S: np.ndarray, freqs: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-frame shape statistics of a magnitude spectrogram ``S`` (bins, frames)."""
+    moments = spectral_moments(S, freqs)
+    return {
+        "spectral_flatness": spectral_flatness(S),
+        "spectral_skewness": moments["skewness"],
+        "spectral_kurtosis": moments["kurtosis"],
+        "spectral_centroid_hz": moments["centroid"],
+        "spectral_rolloff_hz": spectral_rolloff(S, freqs),
+        "spectral_bandwidth_hz": moments["bandwidth"],
+    }
 
 
 def spectral_flux(S: np.ndarray) -> np.ndarray:
@@ -44,15 +65,42 @@ def spectral_flux(S: np.ndarray) -> np.ndarray:
     return 0.5 * np.abs(np.diff(p, axis=1)).sum(axis=0)
 
 
-def spectral_moments(S: np.ndarray, freqs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-frame skewness and (non-excess) kurtosis of the magnitude spectrum over frequency (Hz)."""
-    p = S / np.maximum(S.sum(axis=0, keepdims=True), 1e-20)
-    mu = freqs @ p
-    d = freqs[:, None] - mu[None, :]
-    var = np.maximum((d**2 * p).sum(axis=0), 1e-20)
-    skew = (d**3 * p).sum(axis=0) / var**1.5
-    kurt = (d**4 * p).sum(axis=0) / var**2
-    return skew, kurt
+def spectral_moments(S: np.ndarray, freqs: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-frame moments of the magnitude spectrum taken as a distribution over frequency (Hz).
+
+    Returns centroid (mean), bandwidth (standard deviation; librosa's ``spectral_bandwidth``),
+    skewness and kurtosis (non-excess), from raw moments computed as matrix products, which is
+    several times faster than librosa's element-wise versions and equal to them (tested).
+    """
+    S64 = S.astype(np.float64)  # float64: the central moments below cancel large raw moments
+    total = np.maximum(S64.sum(axis=0), 1e-20)
+    f = freqs.astype(np.float64) / 1000.0  # kHz keeps the fourth powers well conditioned
+    m1, m2, m3, m4 = (np.vstack([f, f**2, f**3, f**4]) @ S64) / total
+    var = np.maximum(m2 - m1**2, 1e-12)
+    c3 = m3 - 3 * m1 * m2 + 2 * m1**3
+    c4 = m4 - 4 * m1 * m3 + 6 * m1**2 * m2 - 3 * m1**4
+    return {
+        "centroid": 1000.0 * m1,
+        "bandwidth": 1000.0 * np.sqrt(var),
+        "skewness": c3 / var**1.5,
+        "kurtosis": c4 / var**2,
+    }
+
+
+def spectral_flatness(S: np.ndarray, amin: float = 1e-10) -> np.ndarray:
+    """Per-frame flatness of the power spectrum: geometric / arithmetic mean (librosa's definition)."""
+    power = np.maximum(S.astype(np.float32) ** 2, amin)
+    return np.exp(np.log(power).mean(axis=0, dtype=np.float64)) / power.mean(
+        axis=0, dtype=np.float64
+    )
+
+
+def spectral_rolloff(S: np.ndarray, freqs: np.ndarray, roll_percent: float = 0.85) -> np.ndarray:
+    """Per-frame frequency below which ``roll_percent`` of the magnitude lies (librosa's rule)."""
+    cumulative = np.cumsum(S, axis=0, dtype=np.float64)
+    threshold = roll_percent * cumulative[-1]
+    index = np.argmax(cumulative >= threshold[None, :], axis=0)
+    return freqs[index]
 
 
 def zero_crossing_rate(y: np.ndarray) -> float:
@@ -131,29 +179,31 @@ class Spectral(Extractor):
     def extract(self, ctx: TrackContext) -> dict[str, Any]:
         spec = ctx.spectrogram
         zcr = zero_crossing_rate(ctx.analysis_mono)
-        mask = audible_frames(spec)
-        if not mask.any():
+        sums: dict[str, float] = dict.fromkeys(FRAME_STATS, 0.0)
+        n_audible = 0
+        flux_sum, n_flux = 0.0, 0
+        mag = spec.magnitude
+        freqs = spec.frequencies
+        for i in range(0, mag.shape[1], STFT_BLOCK_FRAMES):  # blocks bound the temporaries
+            S = mag[:, max(0, i - 1) : i + STFT_BLOCK_FRAMES]  # one frame of overlap for flux
+            mask = audible_frames(spec, S)
+            pairs = mask[1:] & mask[:-1]
+            if pairs.any():
+                flux_sum += float(spectral_flux(S)[pairs].sum())
+                n_flux += int(pairs.sum())
+            own = mask.copy()
+            if i > 0:
+                own[0] = False  # the overlap frame was counted in the previous block
+            if own.any():
+                for key, values in frame_stats(S[:, own], freqs).items():
+                    sums[key] += float(values.sum())
+                n_audible += int(own.sum())
+        if n_audible == 0:
             silent = Null(f"no frame above {SILENCE_DB:.0f} dBFS (silent)")
             return {f.name: silent for f in self.fields} | {"zero_crossing_rate": zcr}
-        S = spec.magnitude[:, mask]
-        sr = spec.sample_rate
-        freqs = spec.frequencies
-        flatness = librosa.feature.spectral_flatness(S=S, power=2.0)[0]
-        centroid = librosa.feature.spectral_centroid(S=S, sr=sr, n_fft=spec.n_fft, freq=freqs)[0]
-        rolloff = librosa.feature.spectral_rolloff(S=S, sr=sr, n_fft=spec.n_fft, freq=freqs)[0]
-        bandwidth = librosa.feature.spectral_bandwidth(S=S, sr=sr, n_fft=spec.n_fft, freq=freqs)[0]
-        skew, kurt = spectral_moments(S, freqs)
-        pairs = mask[1:] & mask[:-1]
-        flux = spectral_flux(spec.magnitude)[pairs] if pairs.any() else None
-        return {
-            "spectral_flatness": float(flatness.mean()),
-            "spectral_flux": float(flux.mean())
-            if flux is not None
-            else Null("fewer than two consecutive audible frames"),
-            "spectral_skewness": float(skew.mean()),
-            "spectral_kurtosis": float(kurt.mean()),
-            "spectral_centroid_hz": float(centroid.mean()),
-            "spectral_rolloff_hz": float(rolloff.mean()),
-            "spectral_bandwidth_hz": float(bandwidth.mean()),
-            "zero_crossing_rate": zcr,
-        }
+        out: dict[str, Any] = {key: total / n_audible for key, total in sums.items()}
+        out["spectral_flux"] = (
+            flux_sum / n_flux if n_flux else Null("fewer than two consecutive audible frames")
+        )
+        out["zero_crossing_rate"] = zcr
+        return out
