@@ -16,6 +16,7 @@ from typing import Any
 
 import librosa
 import numpy as np
+import scipy.fft
 
 from mirset.audio import Decoded, decode, resample, to_mono
 from mirset.config import AnalysisConfig
@@ -68,7 +69,7 @@ def chunked_stft(
         seg = samples[:, max(lo, 0) : min(hi, n)]
         seg = np.pad(seg, ((0, 0), (max(0, -lo), max(0, hi - n))))
         frames = np.lib.stride_tricks.sliding_window_view(seg, n_fft, axis=1)[:, ::hop_length]
-        spec = np.fft.rfft(frames * window, axis=-1)  # (channels, frames, bins)
+        spec = scipy.fft.rfft(frames * window, axis=-1)  # (channels, frames, bins)
         power_sum += (spec.real**2 + spec.imag**2).sum(axis=1)
         magnitude[:, start:stop] = np.abs(spec.mean(axis=0)).T
     return Spectrogram(
@@ -92,6 +93,7 @@ class TrackContext:
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     view_seconds: dict[str, float] = field(default_factory=dict)
     max_decoded_bytes: int | None = None
+    _nested_s: float = 0.0
 
     @classmethod
     def from_file(
@@ -124,10 +126,20 @@ class TrackContext:
         return self.audio.duration_s
 
     def _timed(self, name: str, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` and add its time, minus nested views' time, to ``view_seconds[name]``."""
+        nested_before = self._nested_s
         start = time.perf_counter()
         value = fn()
-        self.view_seconds[name] = self.view_seconds.get(name, 0.0) + time.perf_counter() - start
+        elapsed = time.perf_counter() - start
+        own = elapsed - (self._nested_s - nested_before)
+        self.view_seconds[name] = self.view_seconds.get(name, 0.0) + own
+        self._nested_s = nested_before + elapsed
         return value
+
+    @property
+    def views_total_s(self) -> float:
+        """Seconds spent computing views so far (each view counted once)."""
+        return sum(self.view_seconds.values())
 
     # -- cached views ------------------------------------------------------------------------
     @cached_property

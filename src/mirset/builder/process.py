@@ -199,6 +199,7 @@ def process_track(
         row |= {version: ext.version, params: ext.params_hash}
         missing = [d for d in ext.needs if d in extractors and d not in ctx.results]
         t2 = time.perf_counter()
+        views_before = ctx.views_total_s
         if missing:
             values, note = {f.name: None for f in ext.fields}, f"failed: needs {', '.join(missing)}"
         else:
@@ -213,7 +214,8 @@ def process_track(
             except Exception as e:  # one extractor's failure never stops the others
                 values = {f.name: None for f in ext.fields}
                 note = f"failed: {type(e).__name__}: {str(e)[:300]}"
-        timings[name] = time.perf_counter() - t2
+        # views an extractor triggers are reported as views, not as that extractor's time
+        timings[name] = time.perf_counter() - t2 - (ctx.views_total_s - views_before)
         row |= values
         row[status] = note
 
@@ -236,7 +238,11 @@ def process_track(
 def _fresh_context(
     ctx: TrackContext, analysis: AnalysisConfig, max_decoded_bytes: int | None
 ) -> TrackContext:
+    start = time.perf_counter()
     fresh = TrackContext.from_file(ctx.path, analysis, ctx.stem_paths, max_decoded_bytes)
+    ctx.view_seconds["decode (again)"] = (
+        ctx.view_seconds.get("decode (again)", 0.0) + time.perf_counter() - start
+    )
     fresh.results = ctx.results
     fresh.view_seconds = ctx.view_seconds
     return fresh
