@@ -210,16 +210,35 @@ class TrackContext:
     def stem_names(self) -> list[str]:
         return sorted(self.stem_paths)
 
-    def stem(self, name: str) -> Decoded:
-        """A stem beside the track, decoded once on first use."""
-        cache: dict[str, Decoded] = self.__dict__.setdefault("_stems", {})
+    def stem(self, name: str) -> TrackContext:
+        """The context of a stem beside the track (decoded once on first use, with its own views)."""
+        cache: dict[str, TrackContext] = self.__dict__.setdefault("_stems", {})
         if name not in cache:
             if name not in self.stem_paths:
                 raise KeyError(f"no {name!r} stem for this track")
-            cache[name] = self._timed(
-                f"stem:{name}", lambda: decode(self.stem_paths[name], self.max_decoded_bytes)
+            decoded = self._timed(
+                "stem decode", lambda: decode(self.stem_paths[name], self.max_decoded_bytes)
+            )
+            cache[name] = TrackContext(
+                path=self.stem_paths[name],
+                audio=decoded,
+                analysis=self.analysis,
+                view_seconds=self.view_seconds,
+                max_decoded_bytes=self.max_decoded_bytes,
             )
         return cache[name]
+
+    def stem_mix(self, names: tuple[str, ...]) -> np.ndarray | None:
+        """Mono mix at the analysis rate of the listed stems that exist (None if fewer than 2)."""
+        present = [n for n in names if n in self.stem_paths]
+        if len(present) < 2:
+            return None
+        parts = [self.stem(n).analysis_mono for n in present]
+        n = max(p.size for p in parts)
+        mix = np.zeros(n, dtype=np.float32)
+        for p in parts:
+            mix[: p.size] += p
+        return mix
 
 
 def click_context(

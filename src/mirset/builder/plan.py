@@ -28,7 +28,7 @@ class Plan:
 
 def prior_columns(extractors: Sequence[Extractor]) -> list[str]:
     """Columns the planner reads from the table."""
-    cols = ["file_bytes", "file_mtime_ns", "file_hash", "track_id", "status"]
+    cols = ["file_bytes", "file_mtime_ns", "file_hash", "track_id", "status", "stems"]
     for ext in extractors:
         cols += bookkeeping_columns(ext.name)
     return cols
@@ -69,6 +69,8 @@ def make_plan(
                 stale.add(ext.name)
             elif _is_failed(row.get(status)):
                 failed.add(ext.name)
+        if sorted(row.get("stems") or []) != sorted(track.stems):  # stems added or removed
+            stale |= {e.name for e in runnable if "stems" in e.needs}
         decode_failed = _is_failed(row.get("status")) and row.get("track_id") is None
         if retry_failed:
             stale |= failed

@@ -12,6 +12,18 @@ from mirset.extractors.base import Extractor, register
 from mirset.schemas.fields import FeatureField
 
 
+def detect_onsets(ctx: TrackContext) -> list[float]:
+    """Onset times (s) peak-picked from the context's onset envelope (librosa's picker)."""
+    a = ctx.analysis
+    env = ctx.onset_envelope
+    if not env.size or env.max() <= 0:
+        return []
+    times = librosa.onset.onset_detect(
+        onset_envelope=env, sr=a.sample_rate, hop_length=a.hop_length, units="time"
+    )
+    return [round(float(t), 6) for t in times]
+
+
 @register
 class Onsets(Extractor):
     """Onset times (at the envelope peaks, not backtracked), count and density."""
@@ -35,15 +47,9 @@ class Onsets(Extractor):
         self.extract(click_context())  # compile librosa's numba kernels once per worker
 
     def extract(self, ctx: TrackContext) -> dict[str, Any]:
-        a = ctx.analysis
-        env = ctx.onset_envelope
-        times = []
-        if env.size and env.max() > 0:
-            times = librosa.onset.onset_detect(
-                onset_envelope=env, sr=a.sample_rate, hop_length=a.hop_length, units="time"
-            ).tolist()
+        times = detect_onsets(ctx)
         return {
             "onset_count": len(times),
             "onset_density": len(times) / ctx.duration_s,
-            "onset_times": [round(float(t), 6) for t in times],
+            "onset_times": times,
         }
