@@ -5,8 +5,9 @@ hang) and rendered under a subprocess timeout:
 
 * ``generated``: songs with a known tempo, meter (3/4 or 4/4), key (all 24 keys), diatonic chord
   progressions, a scale melody, bass, optional pad and optional GM drums (channel 10);
-* ``music21``: Bach chorales from ``music21.corpus`` at a set tempo (fermatas not held), key from
-  ``score.analyze('key')`` kept only where it agrees with the key signature and the final bass note.
+* ``music21``: whole Bach chorales from ``music21.corpus`` at a set tempo (fermatas not held), key
+  from ``score.analyze('key')``, kept only where it agrees with the key signature and the final
+  bass note.
 
 A share of the renders is re-encoded (mp3, ogg, flac, m4a) with ffmpeg; the truth is unchanged but
 the decoded offset against the master is measured and recorded (``codec_offset_ms``), as is the
@@ -34,7 +35,7 @@ import soundfile as sf
 
 SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 SR = 44100
-CORPUS_VERSION = "1"
+CORPUS_VERSION = "3"
 RENDER_TIMEOUT_S = 120.0
 NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 CODECS = ("wav", "mp3", "flac", "ogg", "wav", "m4a")
@@ -142,7 +143,7 @@ def generated_spec(i: int) -> dict[str, Any]:
         "progression": list(progs[rng.randrange(len(progs))]),
         "start": round(rng.uniform(0.1, 0.6), 3),
         "seed": 1000 + i,
-        "codec": CODECS[(i + i // 6) % len(CODECS)],
+        "codec": CODECS[(5 * i + i // 12) % len(CODECS)],  # not in step with the ensembles
     }
 
 
@@ -298,7 +299,8 @@ def _pc_name(pitch: Any) -> str:
 
 
 def chorale_truth(path: str, max_seconds: float = 30.0) -> dict[str, Any] | None:
-    """Parse a chorale and pick a tempo; None where its key is ambiguous (see module doc)."""
+    """Parse a chorale and pick a tempo (~25 s, 66-132 BPM); None where its key is ambiguous
+    (see module doc) or the whole chorale does not fit in ``max_seconds``."""
     from music21 import corpus, meter
 
     score = corpus.parse(path)
@@ -324,15 +326,8 @@ def chorale_truth(path: str, max_seconds: float = 30.0) -> dict[str, Any] | None
         return None
     bpm = min(132.0, max(66.0, round(total_q * 60.0 / 25.0)))
     spb = 60.0 / bpm
-    end_q = total_q
-    if total_q * spb > max_seconds - 1.0:  # cut at a barline, then re-check the key
-        bar_q = float(beats_per_bar)
-        nbars = math.floor(((max_seconds - 2.0) / spb - first_full) / bar_q)
-        end_q = first_full + nbars * bar_q
-        excerpt = score.measures(0, full[0].number + nbars - 1)
-        k2 = excerpt.analyze("key")
-        if k2.tonic.pitchClass != k.tonic.pitchClass or k2.mode != k.mode:
-            return None
+    if total_q * spb > max_seconds - 1.0:
+        return None  # too long: an excerpt may end off the tonic (or modulate), so no cuts
     return {
         "path": path,
         "bpm": float(bpm),
@@ -340,7 +335,7 @@ def chorale_truth(path: str, max_seconds: float = 30.0) -> dict[str, Any] | None
         "key": _pc_name(k.tonic),
         "mode": k.mode,
         "first_downbeat_q": first_full,
-        "end_q": end_q,
+        "end_q": total_q,
         "total_q": total_q,
     }
 
@@ -366,10 +361,13 @@ def chorale_midi(
                     pretty_midi.Note(80, int(p.midi), start + q0 * spb, start + q1 * spb * 0.999)
                 )
         pm.instruments.append(inst)
-    fd, end_q, meter = info["first_downbeat_q"], info["end_q"], info["meter"]
+    # The grid runs up to the last note onset (the final chord), like the generated songs: what a
+    # held final chord "should" beat is left undefined (see metrics.score_file).
+    fd, meter = info["first_downbeat_q"], info["meter"]
+    last_q = max(n.start for inst in pm.instruments for n in inst.notes) / spb - start / spb
     first = fd - math.floor(fd)
-    beats = [start + q * spb for q in np.arange(first, end_q - 1e-6, 1.0)]
-    downbeats = [start + q * spb for q in np.arange(fd, end_q - 1e-6, float(meter))]
+    beats = [start + q * spb for q in np.arange(first, last_q + 1e-6, 1.0)]
+    downbeats = [start + q * spb for q in np.arange(fd, last_q + 1e-6, float(meter))]
     truth = {
         "bpm": info["bpm"],
         "beats": [float(b) for b in beats],
@@ -461,16 +459,22 @@ def onset_offset_ms(y: np.ndarray, sr: int, onsets: Sequence[float]) -> float:
     return float(lags[int(np.argmax(scores))])
 
 
-def codec_offset_ms(master: Path, decoded: Path) -> float:
-    """Lag (ms) of the decoded file behind the lossless master, by envelope cross-correlation."""
-    a, b = decode_mono(master), decode_mono(decoded)
-    fa, fb = _energy_flux(a, SR), _energy_flux(b, SR)
+def lag_ms(reference: np.ndarray, signal: np.ndarray, sr: int = SR) -> float:
+    """Lag (ms, ±200 ms range) of ``signal`` behind ``reference`` by envelope cross-correlation."""
+    fa, fb = _energy_flux(reference, sr), _energy_flux(signal, sr)
     n = min(fa.size, fb.size)
     fa, fb = fa[:n] - fa[:n].mean(), fb[:n] - fb[:n].mean()
     spec = np.fft.irfft(np.fft.rfft(fb, 2 * n) * np.conj(np.fft.rfft(fa, 2 * n)))
-    lags = np.concatenate([np.arange(0, 200), np.arange(-200, 0)])
-    vals = np.concatenate([spec[:200], spec[-200:]])
-    return float(lags[int(np.argmax(vals))] * 44 / SR * 1000)
+    hop_ms = 44 / sr * 1000
+    k = int(200 / hop_ms)
+    lags = np.concatenate([np.arange(0, k), np.arange(-k, 0)])
+    vals = np.concatenate([spec[:k], spec[-k:]])
+    return float(lags[int(np.argmax(vals))] * hop_ms)
+
+
+def codec_offset_ms(master: Path, decoded: Path) -> float:
+    """Lag (ms) of the ffmpeg-decoded file behind the lossless master."""
+    return lag_ms(decode_mono(master), decode_mono(decoded))
 
 
 # --------------------------------------------------------------------------- corpus
@@ -568,7 +572,7 @@ def _make(
     else:
         info = chorale_truth(spec["path"])
         if info is None:
-            log(f"  skip {spec['path']}: key ambiguous (analysis vs signature / final bass)")
+            log(f"  skip {spec['path']}: key ambiguous or longer than 30 s at 132 BPM")
             return None
         pm, t = chorale_midi(info, CHORALE_VOICES[spec["voices"]], spec["start"])
         t["instruments"] = spec["voices"]

@@ -3,6 +3,9 @@
 A per-file score is ``None`` when the method gave no estimate of that kind (its column is missing
 or null); when a method estimated a quantity for some files, its ``None`` files count as misses
 (0), and a method with no estimate on any file is reported as n/a. A null bpm is always a miss.
+Estimated beats / downbeats later than half a beat past the truth's last beat are not scored (the
+truth ends at the final chord's onset; what follows is ringing and the render's tail).
+``beat_offset_ms`` is a diagnostic: the median timing deviation of matched beats.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ LABELS = {
     "downbeat_f": "Downbeat F",
     "meter": "Meter acc",
     "key": "Key (MIREX)",
+    "beat_offset_ms": "Beat offset ms",
 }
+DIAGNOSTICS = ("beat_offset_ms",)  # medians over files, no 0 for missing
 TARGETS = {"acc1": 0.98, "acc2": 1.0, "beat_f": 0.97, "downbeat_f": 0.90, "key": 0.97}
 TEMPO_TOLERANCE = 0.04
 ACC2_FACTORS = (1.0, 2.0, 0.5, 3.0, 1.0 / 3.0)
@@ -65,16 +70,41 @@ def key_score(ref_key: str, ref_mode: str, est_key: str, est_mode: str) -> float
         return 0.0
 
 
+def beat_offset_ms(ref: Sequence[float], est: Sequence[float]) -> float | None:
+    """Median signed deviation (ms, + = late) of estimated beats matched within ±70 ms."""
+    r = mir_eval.beat.trim_beats(np.asarray(ref, dtype=float))
+    e = mir_eval.beat.trim_beats(np.asarray(est, dtype=float))
+    if not r.size or not e.size:
+        return None
+    d = e - r[np.abs(e[:, None] - r[None, :]).argmin(axis=1)]
+    d = d[np.abs(d) <= F_WINDOW]
+    return float(np.median(d) * 1000) if d.size else None
+
+
+def _within_music(ref: Sequence[float], est: Sequence[float], period: float) -> list[float]:
+    """Estimates up to half a period past the last reference time.
+
+    Truth grids end at the final chord's onset; beats a tracker extrapolates into the ringing
+    final chord and the render's tail are neither right nor wrong, so they are not scored.
+    """
+    end = (max(ref) if len(ref) else 0.0) + 0.5 * period
+    return [float(t) for t in est if t <= end]
+
+
 def score_file(truth: Mapping[str, Any], est: Mapping[str, Any] | None) -> dict[str, float | None]:
     """Scores of one estimate against one truth; ``None`` where nothing was estimated."""
     est = est or {}
-    out: dict[str, float | None] = dict.fromkeys(METRICS)
+    out: dict[str, float | None] = dict.fromkeys(METRICS + DIAGNOSTICS)
     if "bpm" in est:  # present (even if null: a null bpm is a miss)
         out["acc1"], out["acc2"] = tempo_accuracy(truth["bpm"], est["bpm"])
+    period = 60.0 / truth["bpm"]
     if est.get("beats") is not None:
-        out["beat_f"] = beat_f(truth["beats"], est["beats"])
+        beats = _within_music(truth["beats"], est["beats"], period)
+        out["beat_f"] = beat_f(truth["beats"], beats)
+        out["beat_offset_ms"] = beat_offset_ms(truth["beats"], beats)
     if est.get("downbeats") is not None:
-        out["downbeat_f"] = beat_f(truth["downbeats"], est["downbeats"])
+        downbeats = _within_music(truth["beats"], est["downbeats"], period)
+        out["downbeat_f"] = beat_f(truth["downbeats"], downbeats)
     if est.get("meter") is not None:
         out["meter"] = float(int(est["meter"]) == int(truth["meter"]))
     if est.get("key") and est.get("mode"):
@@ -101,9 +131,14 @@ def aggregate(
             out[m] = None
         else:
             out[m] = float(np.mean([0.0 if v is None else v for v in vals]))
+    for m in DIAGNOSTICS:
+        vals = [v for r in rows if (v := r.get(m)) is not None]
+        out[m] = float(np.median(vals)) if vals else None
     return out
 
 
-def fmt(value: float | None, digits: int = 3) -> str:
-    """``0.981`` or ``n/a``."""
-    return "n/a" if value is None else f"{value:.{digits}f}"
+def fmt(value: float | None, digits: int = 3, sign: bool = False) -> str:
+    """``0.981`` (``+12.0`` with ``sign``) or ``n/a``."""
+    if value is None:
+        return "n/a"
+    return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"

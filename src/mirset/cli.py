@@ -17,6 +17,16 @@ EXIT_OK = 0
 EXIT_TRACKS_FAILED = 1  # the build finished, but some tracks failed (see the summary)
 EXIT_USAGE = 2  # bad command line or config (click's own code)
 EXIT_FATAL = 3  # the build could not run (music folder missing, table unwritable, locked)
+SCHEMA_COLUMNS = (
+    "column",
+    "type",
+    "unit",
+    "range",
+    "extractor",
+    "version",
+    "info_key",
+    "description",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -116,33 +126,10 @@ def schema(extractors: str | None, as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
     table = Table(title=f"mirset {__version__} schema ({len(rows)} columns)")
-    for col in (
-        "column",
-        "type",
-        "unit",
-        "range",
-        "extractor",
-        "version",
-        "info_key",
-        "description",
-    ):
+    for col in SCHEMA_COLUMNS:
         table.add_column(col, overflow="fold")
     for r in rows:
-        table.add_row(
-            *(
-                r.get(c, "")
-                for c in (
-                    "column",
-                    "type",
-                    "unit",
-                    "range",
-                    "extractor",
-                    "version",
-                    "info_key",
-                    "description",
-                )
-            )
-        )
+        table.add_row(*(r.get(c, "") for c in SCHEMA_COLUMNS))
     Console(width=max(160, Console().width)).print(table)
 
 

@@ -138,14 +138,7 @@ class Beats(Extractor):
             "peak normalised autocorrelation of the onset envelope at beat-period lags (30-300 BPM)",
             (0.0, 1.0),
         ),
-        FeatureField(
-            "beat_times",
-            pa.list_(pa.float64()),
-            "s",
-            "beat times (also the .BEATS_GRID sidecar)",
-            info_key=None,
-            sidecar=".BEATS_GRID",
-        ),
+        FeatureField.times("beat_times", "beat", ".BEATS_GRID"),
     )
 
     def setup(self) -> None:

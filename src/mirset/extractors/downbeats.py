@@ -123,14 +123,7 @@ class Downbeats(Extractor):
             "beats per bar (3 or 4), one meter per track",
             (3.0, 4.0),
         ),
-        FeatureField(
-            "downbeat_times",
-            pa.list_(pa.float64()),
-            "s",
-            "downbeat times (also the .DOWNBEATS sidecar)",
-            info_key=None,
-            sidecar=".DOWNBEATS",
-        ),
+        FeatureField.times("downbeat_times", "downbeat", ".DOWNBEATS"),
     )
 
     def setup(self) -> None:

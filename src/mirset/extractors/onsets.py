@@ -33,14 +33,7 @@ class Onsets(Extractor):
     fields = (
         FeatureField("onset_count", pa.int32(), "onsets", "number of onsets", (0.0, 1e6)),
         FeatureField("onset_density", pa.float64(), "1/s", "onsets per second", (0.0, 50.0)),
-        FeatureField(
-            "onset_times",
-            pa.list_(pa.float64()),
-            "s",
-            "onset times (also the .ONSETS sidecar)",
-            info_key=None,
-            sidecar=".ONSETS",
-        ),
+        FeatureField.times("onset_times", "onset", ".ONSETS"),
     )
 
     def setup(self) -> None:

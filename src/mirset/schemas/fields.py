@@ -28,6 +28,18 @@ class FeatureField:
     info_key: str | object | None = _SAME
     sidecar: str | None = None  # suffix of a one-time-per-line sidecar, e.g. ".BEATS_GRID"
 
+    @classmethod
+    def times(cls, name: str, what: str, sidecar: str) -> FeatureField:
+        """A list of event times in seconds, kept out of ``.INFO`` and written to a text sidecar."""
+        return cls(
+            name,
+            pa.list_(pa.float64()),
+            "s",
+            f"{what} times (also the {sidecar} sidecar)",
+            info_key=None,
+            sidecar=sidecar,
+        )
+
     @property
     def legacy_key(self) -> str | None:
         return self.name if self.info_key is _SAME else self.info_key  # type: ignore[return-value]
