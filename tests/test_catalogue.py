@@ -161,3 +161,43 @@ def test_per_stem_features_from_rendered_stems(corpus) -> None:
     flat.results["beats"] = ctx.results["beats"]
     loud = exts["stem_loudness"]().extract(flat)
     assert all(isinstance(v, Null) and "no stems" in v.reason for v in loud.values())
+
+
+def _bar_song(meter: int, bpm: float = 110.0, bars: int = 12) -> tuple[np.ndarray, list[float]]:
+    """Kick on every downbeat, a hat on every beat, a new chord each bar: known downbeats."""
+    beat = 60.0 / bpm
+    n = int((bars * meter * beat + 1.0) * SR)
+    y = np.zeros(n, np.float32)
+    t = np.arange(int(0.15 * SR)) / SR
+    kick = (np.sin(2 * np.pi * 55 * t) * np.exp(-t / 0.05)).astype(np.float32)
+    hat = (np.random.default_rng(0).standard_normal(t.size) * np.exp(-t / 0.01) * 0.2).astype(
+        np.float32
+    )
+    chords = [[60, 64, 67], [65, 69, 72], [67, 71, 74], [57, 60, 64]]
+    downbeats = []
+    for bar in range(bars):
+        start = 0.5 + bar * meter * beat
+        downbeats.append(round(start, 6))
+        i = int(start * SR)
+        pad = _tone([_midi(m) for m in chords[bar % 4]], meter * beat, amp=0.15)
+        y[i : i + pad.size] += pad[: max(0, n - i)]
+        y[i : i + kick.size] += 0.8 * kick
+        for k in range(meter):
+            j = int((start + k * beat) * SR)
+            y[j : j + hat.size] += hat
+    return y, downbeats
+
+
+@pytest.mark.parametrize("meter", [3, 4])
+def test_downbeats_and_meter_of_a_known_song(tmp_path: Path, meter: int) -> None:
+    import mir_eval
+
+    from mirset.extractors.downbeats import Downbeats
+
+    y, truth = _bar_song(meter)
+    ctx = _ctx(tmp_path, y)
+    ctx.results["beats"] = Beats().extract(ctx)
+    out = Downbeats().extract(ctx)
+    assert out["meter"] == meter
+    assert mir_eval.beat.f_measure(np.array(truth), np.array(out["downbeat_times"]), 0.07) > 0.9
+    assert out["downbeat_count"] == len(out["downbeat_times"])
