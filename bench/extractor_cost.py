@@ -41,7 +41,9 @@ def main() -> None:
         print(f"{step:28s} {sec / minutes:14.3f} {s.audio_s / sec if sec else float('inf'):12.0f}")
     total = sum(s.step_s.values())
     print(f"{'all steps':28s} {total / minutes:14.3f} {s.audio_s / total:12.1f}")
-    print(f"wall clock incl. worker start-up and table commits: {s.realtime_factor:.1f}× real time per core")
+    print(
+        f"wall clock incl. worker start-up and table commits: {s.realtime_factor:.1f}× real time per core"
+    )
 
 
 if __name__ == "__main__":
