@@ -15,22 +15,12 @@ import pyarrow as pa
 
 from mirset.context import TrackContext
 from mirset.extractors.base import Extractor, Null, register
+from mirset.extractors.essentia_algos import essentia_standard
 from mirset.schemas.fields import FeatureField
 
 DFA_SCALE = 3.0
 MIN_DANCEABILITY_S = 3.0  # Essentia returns a bare 0 below ~0.3 s; below 3 s DFA has too few scales
 MIN_COMPLEXITY_S = 1.0  # Essentia returns (0, -100) for too-short input
-
-
-def essentia_standard():
-    """Essentia's standard-mode algorithms, with its info logging silenced."""
-    import essentia
-
-    essentia.log.infoActive = False  # before importing essentia.standard, which logs at import
-    essentia.log.warningActive = False  # short-input warnings: guarded by duration checks
-    import essentia.standard as es
-
-    return es
 
 
 @register

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from mirset.context import TrackContext
 from mirset.extractors.base import Extractor, Null, register
-from mirset.extractors.dynamics import essentia_standard
+from mirset.extractors.essentia_algos import essentia_standard
 from mirset.schemas.fields import FeatureField
 
 PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
