@@ -1,7 +1,7 @@
 """Harmony: mean chroma (index 0 = C), key, mode, key strength and tuning frequency.
 
 Chroma is Essentia's HPCP (spectral peaks mapped to pitch classes, tuning-corrected reference),
-which resolves low notes better than an STFT chroma and ran ~20× faster than librosa's CQT chroma
+which resolves low notes better than an STFT chroma and ran ~6× faster than librosa's CQT chroma
 here. The key comes from Essentia's ``KeyExtractor`` (bgate profile, chosen with
 ``bench/accuracy``) at the estimated tuning. When stems exist, chroma and key are taken from the
 bass+other+vocals mix (drums removed).
