@@ -190,7 +190,7 @@ def process_track(
         "codec": ctx.audio.codec,
     }
     for name, ext in extractors.items():  # prior values of dependencies that are not re-run
-        if name not in run and previous.get(bookkeeping_columns(name)[2], "").startswith("ok"):
+        if name not in run and (previous.get(bookkeeping_columns(name)[2]) or "").startswith("ok"):
             ctx.results[name] = {f.name: previous.get(f.name) for f in ext.fields}
 
     for name in run:
