@@ -402,6 +402,19 @@ def mirpeaks(
 
 
 @njit(cache=True)
+def _biquads(v: np.ndarray, sos: np.ndarray, z1: np.ndarray, z2: np.ndarray) -> None:
+    """One sample through the cascade of second-order sections (transposed direct form II),
+    for every column of ``v`` at once, in place; ``z1``, ``z2`` (sections, columns) hold state."""
+    for s in range(sos.shape[0]):
+        b0, b1, b2, a1, a2 = sos[s, 0], sos[s, 1], sos[s, 2], sos[s, 4], sos[s, 5]
+        for c in range(v.size):
+            y = b0 * v[c] + z1[s, c]
+            z1[s, c] = b1 * v[c] - a1 * y + z2[s, c]
+            z2[s, c] = b2 * v[c] - a2 * y
+            v[c] = y
+
+
+@njit(cache=True)
 def _sos_energy(x: np.ndarray, sos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Filter every column of ``x`` (samples, columns) from rest with a cascade of second-order
     sections; returns each column's output energy and maximum. The recursion runs across columns
@@ -416,14 +429,7 @@ def _sos_energy(x: np.ndarray, sos: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     for n in range(m):
         for w in range(w_n):
             tmp[w] = x[n, w]
-        for s in range(n_sec):
-            b0, b1, b2, a1, a2 = sos[s, 0], sos[s, 1], sos[s, 2], sos[s, 4], sos[s, 5]
-            for w in range(w_n):
-                v = tmp[w]
-                y = b0 * v + z1[s, w]
-                z1[s, w] = b1 * v - a1 * y + z2[s, w]
-                z2[s, w] = b2 * v - a2 * y
-                tmp[w] = y
+        _biquads(tmp, sos, z1, z2)
         for w in range(w_n):
             energy[w] += np.float64(tmp[w]) * tmp[w]
             peak[w] = max(peak[w], tmp[w])
@@ -442,14 +448,7 @@ def _sos_decimate(x: np.ndarray, sos: np.ndarray) -> np.ndarray:
     for n in range(m):
         for w in range(w_n):
             tmp[w] = x[n, w]
-        for s in range(n_sec):
-            b0, b1, b2, a1, a2 = sos[s, 0], sos[s, 1], sos[s, 2], sos[s, 4], sos[s, 5]
-            for w in range(w_n):
-                v = tmp[w]
-                y = b0 * v + z1[s, w]
-                z1[s, w] = b1 * v - a1 * y + z2[s, w]
-                z2[s, w] = b2 * v - a2 * y
-                tmp[w] = y
+        _biquads(tmp, sos, z1, z2)
         if n % 2 == 1:
             for w in range(w_n):
                 out[n // 2, w] = tmp[w]
@@ -496,13 +495,7 @@ def _sos_lanes(
         for c in range(k):
             i = c * chunk + t
             v[c] = np.float64(x[i]) if 0 <= i < n and (t >= 0 or c > 0) else 0.0
-        for s in range(n_sec):
-            b0, b1, b2, a1, a2 = sos[s, 0], sos[s, 1], sos[s, 2], sos[s, 4], sos[s, 5]
-            for c in range(k):
-                y = b0 * v[c] + z1[s, c]
-                z1[s, c] = b1 * v[c] - a1 * y + z2[s, c]
-                z2[s, c] = b2 * v[c] - a2 * y
-                v[c] = y
+        _biquads(v, sos, z1, z2)
         if t < 0:
             continue
         for c in range(k):
