@@ -71,11 +71,13 @@ class Dynamics(Extractor):
                 "danceability_source": None,
                 "dynamic_complexity": silent,
             }
-        out: dict[str, Any] = {"danceability_source": "essentia_dfa"}
+        out: dict[str, Any] = {}
         if ctx.duration_s < MIN_DANCEABILITY_S:
             out["danceability"] = Null(f"shorter than {MIN_DANCEABILITY_S:g} s")
+            out["danceability_source"] = None  # no value, so no source
         else:
             out["danceability"] = float(self._danceability(y)[0]) / DFA_SCALE
+            out["danceability_source"] = "essentia_dfa"
         if ctx.duration_s < MIN_COMPLEXITY_S:
             out["dynamic_complexity"] = Null(f"shorter than {MIN_COMPLEXITY_S:g} s")
         else:
