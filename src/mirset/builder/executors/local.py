@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import tempfile
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, TimeoutError
 from dataclasses import dataclass
+from pathlib import Path
 
+from filelock import FileLock
 from pebble import ProcessExpired, ProcessPool
 
 from mirset.builder.process import TrackResult, TrackTask, failed_result, process_track
@@ -32,14 +35,23 @@ class WorkerSpec:
     shared_context: bool = True
 
 
+SETUP_LOCK = Path(tempfile.gettempdir()) / "mirset-worker-setup.lock"
+
+
 def build_extractors(spec: WorkerSpec) -> dict[str, Extractor]:
-    """Instantiate and set up the extractors once for this worker."""
+    """Instantiate and set up the extractors once for this worker.
+
+    Set-up runs one worker at a time: it JIT-compiles numba kernels (librosa's, ours) whose
+    on-disk cache got corrupted when several fresh workers wrote it at once, which then
+    crashed every worker with a segfault on every later run.
+    """
     known = registry()
     out: dict[str, Extractor] = {}
-    for name, params in spec.extractor_params.items():
-        ext = known[name](params)
-        ext.setup()
-        out[name] = ext
+    with FileLock(str(SETUP_LOCK)):
+        for name, params in spec.extractor_params.items():
+            ext = known[name](params)
+            ext.setup()
+            out[name] = ext
     return out
 
 
