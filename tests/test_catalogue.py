@@ -189,15 +189,20 @@ def _bar_song(meter: int, bpm: float = 110.0, bars: int = 12) -> tuple[np.ndarra
 
 
 @pytest.mark.parametrize("meter", [3, 4])
-def test_downbeats_and_meter_of_a_known_song(tmp_path: Path, meter: int) -> None:
+@pytest.mark.parametrize(
+    ("beats_method", "downbeats_method"), [("rnn", "rnn"), ("dp", "rnn"), ("dp", "beat_sync")]
+)
+def test_downbeats_and_meter_of_a_known_song(
+    tmp_path: Path, meter: int, beats_method: str, downbeats_method: str
+) -> None:
     import mir_eval
 
     from mirset.extractors.downbeats import Downbeats
 
     y, truth = _bar_song(meter)
     ctx = _ctx(tmp_path, y)
-    ctx.results["beats"] = Beats().extract(ctx)
-    out = Downbeats().extract(ctx)
+    ctx.results["beats"] = Beats({"method": beats_method}).extract(ctx)
+    out = Downbeats({"method": downbeats_method}).extract(ctx)
     assert out["meter"] == meter
     assert mir_eval.beat.f_measure(np.array(truth), np.array(out["downbeat_times"]), 0.07) > 0.9
     assert out["downbeat_count"] == len(out["downbeat_times"])

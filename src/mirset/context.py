@@ -8,7 +8,7 @@ extractors that read them.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -206,6 +206,28 @@ class TrackContext:
                 S=self.mel_db, sr=a.sample_rate, hop_length=a.hop_length, center=False
             ).astype(np.float32),
         )
+
+    def mono_at(self, sample_rate: int) -> np.ndarray:
+        """Mono float32 signal at ``sample_rate`` (the analysis view when the rates agree)."""
+        if sample_rate == self.analysis.sample_rate:
+            return self.analysis_mono
+        return self.derived(
+            ("mono", sample_rate),
+            "resample",
+            lambda: resample(self.mono, self.sample_rate, sample_rate),
+        )
+
+    def derived(self, key: Hashable, name: str, fn: Callable[[], Any]) -> Any:
+        """A representation shared between extractors: computed once per track under ``key``,
+        timed as view ``name``."""
+        cache: dict[Hashable, Any] = self.__dict__.setdefault("_derived", {})
+        if key not in cache:
+            cache[key] = self._timed(name, fn)
+        return cache[key]
+
+    def peek(self, key: Hashable) -> Any:
+        """A shared representation if some extractor already computed it, else None."""
+        return self.__dict__.get("_derived", {}).get(key)
 
     # -- stems -------------------------------------------------------------------------------
     @property
