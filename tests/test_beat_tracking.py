@@ -32,6 +32,16 @@ def test_features_equal_madmoms_preprocessing(song: np.ndarray) -> None:
     np.testing.assert_allclose(ours, reference, atol=1e-4)
 
 
+def test_ensemble_equals_madmoms_networks(song: np.ndarray) -> None:
+    from madmom.ml.nn import NeuralNetwork
+
+    from mirset.beat_tracking.network import DownbeatEnsemble, model_files
+
+    feats = features.rnn_features(song[: 44100 * 8])
+    reference = np.mean([NeuralNetwork.load(str(f))(feats) for f in model_files()[:3]], axis=0)
+    np.testing.assert_allclose(DownbeatEnsemble(3)(feats), reference[:, 1:], atol=1e-5)
+
+
 def test_decoder_gives_madmoms_path(song: np.ndarray) -> None:
     from madmom.features.downbeats import DBNDownBeatTrackingProcessor
 

@@ -47,6 +47,13 @@ SUBSETS: dict[str, Callable[[corpus.Truth], bool]] = {
     "lossy (mp3/ogg/m4a)": lambda t: t.codec in ("mp3", "ogg", "m4a"),
 }
 N_WORST = 5
+# mirset configurations scored side by side: the default, and the one that needs no model weights
+MIRSET_VARIANTS: dict[str, dict[str, Any]] = {
+    "mirset": {},
+    "mirset dp (no weights)": {
+        "extractor_params": {"beats": {"method": "dp"}, "downbeats": {"method": "beat_sync"}}
+    },
+}
 
 
 def log(msg: str) -> None:
@@ -57,16 +64,22 @@ def log(msg: str) -> None:
 
 
 def run_mirset(
-    audio_dir: Path, out: Path, workers: int, reuse: bool
+    audio_dir: Path, out: Path, workers: int, reuse: bool, name: str = "mirset"
 ) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
-    """Build a mirset table of the corpus; estimates by relative path, and build info."""
-    dest, summary_path = out / "mirset-out", out / "mirset-summary.json"
+    """Build a mirset table of the corpus with configuration ``MIRSET_VARIANTS[name]``;
+    estimates by relative path, and build info."""
+    tag = "" if name == "mirset" else "-" + "".join(c for c in name.split()[1] if c.isalnum())
+    dest, summary_path = out / f"mirset-out{tag}", out / f"mirset-summary{tag}.json"
     if not reuse and dest.exists():
         shutil.rmtree(dest)
     previous = json.loads(summary_path.read_text()) if reuse and summary_path.exists() else None
     summary_path.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "mirset", "build", str(audio_dir), str(dest), "--no-progress"]
     cmd += ["-j", str(workers), "--json-summary", str(summary_path)]
+    if MIRSET_VARIANTS[name]:
+        config = out / f"mirset-config{tag}.json"  # JSON is YAML
+        config.write_text(json.dumps(MIRSET_VARIANTS[name]))
+        cmd += ["--config", str(config)]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=4 * 3600)
     info: dict[str, Any] = {"rc": proc.returncode, "wall_s": time.perf_counter() - t0}
@@ -187,10 +200,13 @@ def run_peers(
 
 
 def method_estimates(
-    mirset_est: dict[str, dict[str, Any]], peer_runs: dict[str, dict[str, dict[str, Any]]]
+    mirset_est: dict[str, dict[str, dict[str, Any]]],
+    peer_runs: dict[str, dict[str, dict[str, Any]]],
 ) -> dict[str, dict[str, dict[str, Any] | None]]:
     """``{method: {rel: estimate}}``; Essentia's extra key profiles become key-only methods."""
-    methods: dict[str, dict[str, dict[str, Any] | None]] = {"mirset": dict(mirset_est)}
+    methods: dict[str, dict[str, dict[str, Any] | None]] = {
+        name: dict(est) for name, est in mirset_est.items()
+    }
     for name, runs in peer_runs.items():
         methods[name if name != "essentia" else f"essentia (key {peers.ESSENTIA_PROFILES[0]})"] = {
             rel: r["est"] for rel, r in runs.items()
@@ -210,17 +226,19 @@ def method_estimates(
 def timing(
     truths: list[corpus.Truth],
     peer_runs: dict[str, dict[str, dict[str, Any]]],
-    mirset_info: dict[str, Any],
+    mirset_infos: dict[str, dict[str, Any]],
 ) -> dict[str, dict[str, float | None]]:
     """Seconds of processing per minute of audio, and × real time, per method (one process)."""
     minutes = sum(t.duration for t in truths) / 60.0
     out: dict[str, dict[str, float | None]] = {}
-    steps = mirset_info.get("step_seconds") or {}
-    if steps and minutes:
+    for name, mirset_info in mirset_infos.items():
+        steps = mirset_info.get("step_seconds") or {}
+        if not steps or not minutes:
+            continue
         rel = sum(
             v for k, v in steps.items() if k in MIRSET_STEPS or k.startswith(MIRSET_VIEW_PREFIX)
         )
-        out["mirset"] = {
+        out[name] = {
             "s_per_min": rel / minutes,
             "x_realtime": 60.0 * minutes / rel if rel else None,
             "s_per_min_all_steps": sum(steps.values()) / minutes,
@@ -269,7 +287,9 @@ def checks(overall: Mapping[str, Mapping[str, float | None]]) -> list[dict[str, 
     for m in METRICS:
         mine = overall["mirset"][m]
         peer_vals = [
-            (v[m], name) for name, v in overall.items() if name != "mirset" and v[m] is not None
+            (v[m], name)
+            for name, v in overall.items()
+            if name not in MIRSET_VARIANTS and v[m] is not None
         ]
         best_val, best_name = max(peer_vals) if peer_vals else (None, None)
         target = TARGETS.get(m)
@@ -528,8 +548,14 @@ def main(argv: list[str] | None = None) -> int:
     phases["corpus"] = time.perf_counter() - t0
 
     t1 = time.perf_counter()
-    log("mirset build ...")
-    mirset_est, mirset_info = run_mirset(audio_dir, out, args.workers, args.reuse_mirset)
+    mirset_est: dict[str, dict[str, dict[str, Any]]] = {}
+    mirset_infos: dict[str, dict[str, Any]] = {}
+    for name in MIRSET_VARIANTS:
+        log(f"{name} build ...")
+        mirset_est[name], mirset_infos[name] = run_mirset(
+            audio_dir, out, args.workers, args.reuse_mirset, name
+        )
+    mirset_info = mirset_infos["mirset"]
     phases["mirset"] = time.perf_counter() - t1
 
     t2 = time.perf_counter()
@@ -549,7 +575,7 @@ def main(argv: list[str] | None = None) -> int:
         "corpus": corpus_summary(truths),
         "decoder_offsets_ms": decoders,
         "overall": ev["overall"],
-        "timing": timing(truths, peer_runs, mirset_info),
+        "timing": timing(truths, peer_runs, mirset_infos),
         "targets": TARGETS,
         "checks": checks(ev["overall"]),
         "subsets": ev["subsets"],
