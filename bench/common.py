@@ -59,6 +59,35 @@ def real_tracks(n: int, dest: Path, seconds: float | None = None) -> Path:
     return dest
 
 
+STEMS = ("drums", "bass", "other", "vocals")
+
+
+def organised_with_stems(tracks: Path, dest: Path) -> Path:
+    """The organised layout ``<Track>/full_mix.flac`` + four stems for every track in ``tracks``.
+
+    The "stems" are other real recordings cut or looped to the mix's length: for speed figures
+    only (every extractor's cost depends on the audio's length and content, not on its origin).
+    """
+    import numpy as np
+    import soundfile as sf
+
+    from mirset.audio import decode
+
+    files = sorted(tracks.iterdir())
+    for i, f in enumerate(files):
+        folder = dest / f.stem
+        if (folder / "vocals.flac").exists():
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        mix = decode(f)
+        sf.write(folder / "full_mix.flac", mix.samples.T, mix.sample_rate)
+        for k, stem in enumerate(STEMS):
+            other = decode(files[(i + k + 1) % len(files)])
+            y = np.resize(other.samples, mix.samples.shape)  # loops or cuts to the mix's length
+            sf.write(folder / f"{stem}.flac", 0.5 * y.T, mix.sample_rate)
+    return dest
+
+
 def quiet_build(music: Path, out: Path, workers: int, shared: bool = True) -> BuildSummary:
     """A full build into a fresh ``out`` with no console output."""
     shutil.rmtree(out, ignore_errors=True)

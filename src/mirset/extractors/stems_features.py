@@ -66,7 +66,7 @@ class StemLoudness(Extractor):
                 out |= {f"lufs_{stem}": why, f"lra_{stem}": why}
                 continue
             s = ctx.stem(stem)
-            lufs, lra, _ = ebur128_measure(s.samples, s.sample_rate)
+            lufs, lra, _ = ebur128_measure(s.samples, s.sample_rate, true_peak=False)
             silent = Null("silent stem: no block above the absolute gate")
             out[f"lufs_{stem}"] = lufs if math.isfinite(lufs) else silent
             if not math.isfinite(lufs):
