@@ -1,11 +1,22 @@
 #!/usr/bin/env bash
 # Set up mirset on a fresh Debian/Ubuntu machine: system packages, a virtualenv in .venv, the package.
 #   scripts/setup.sh          runtime only
-#   scripts/setup.sh --dev    plus test tools and the real-music test corpus sources
+#   scripts/setup.sh --stems  plus PyTorch (CPU build here unless TORCH_SPEC says otherwise) and Demucs
+#   scripts/setup.sh --dev    all of it, plus test tools and the real-music test corpus sources
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dev=0
-[ "${1:-}" = "--dev" ] && dev=1
+stems=0
+for arg in "$@"; do
+  case "$arg" in
+    --dev) dev=1; stems=1 ;;
+    --stems) stems=1 ;;
+    *) echo "unknown option $arg" >&2; exit 2 ;;
+  esac
+done
+# The CPU build of torch by default: a plain `torch` requirement pulls several GB of CUDA
+# packages. On a GPU box set TORCH_SPEC="torch" (or a CUDA wheel) before running this script.
+TORCH_SPEC="${TORCH_SPEC:-torch==2.13.0}"
 
 apt_pkgs=(ffmpeg libsndfile1)
 [ $dev = 1 ] && apt_pkgs+=(fluidsynth fluid-soundfont-gm wesnoth-1.16-music)
@@ -21,9 +32,14 @@ fi
 python3 -m venv .venv
 . .venv/bin/activate
 python -m pip install -q --upgrade pip
-if [ $dev = 1 ]; then
-  python -m pip install -q -e ".[dev]"
-else
-  python -m pip install -q -e .
+extras=""
+if [ $stems = 1 ]; then
+  python -m pip install -q "$TORCH_SPEC"
+  extras="stems"
 fi
+[ $dev = 1 ] && extras="stems,dev"
+constraints="$(mktemp)"
+python -c "import torch; print(f'torch=={torch.__version__.split(\"+\")[0]}')" > "$constraints" 2>/dev/null || true
+python -m pip install -q -c "$constraints" -e ".${extras:+[$extras]}"
+rm -f "$constraints"
 echo "mirset is set up: . .venv/bin/activate && mirset --help"

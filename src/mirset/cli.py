@@ -55,6 +55,17 @@ def main() -> None:
     help="where .INFO/.BEATS_GRID/.ONSETS go (auto: beside organised tracks, "
     "OUT_DIR/tracks/ for flat files).",
 )
+@click.option(
+    "--stems",
+    "stems_policy",
+    type=click.Choice(["auto", "out"]),
+    help="where separated stems go (auto: beside organised tracks, OUT_DIR/stems/ for flat files).",
+)
+@click.option(
+    "--models-dir",
+    type=click.Path(path_type=Path),
+    help="model weights folder (default: $MIRSET_MODELS or ~/.cache/mirset/models).",
+)
 @click.option("--no-progress", is_flag=True, help="no progress bar.")
 @click.option(
     "--json-summary", type=click.Path(path_type=Path), help="also write the summary as JSON."
@@ -69,6 +80,8 @@ def build(
     batch_size: int | None,
     timeout: float | None,
     sidecars: str | None,
+    stems_policy: str | None,
+    models_dir: Path | None,
     no_progress: bool,
     json_summary: Path | None,
 ) -> None:
@@ -90,6 +103,8 @@ def build(
         "build.batch_size": batch_size,
         "build.track_timeout_s": timeout,
         "build.sidecars": sidecars,
+        "build.stems": stems_policy,
+        "build.models_dir": str(models_dir) if models_dir else None,
     }
     try:
         config = load_config(config_file, overrides)
@@ -208,3 +223,124 @@ def status(out_dir: Path, failures: bool) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+# --------------------------------------------------------------------------- models
+models_dir_option = click.option(
+    "--models-dir",
+    type=click.Path(path_type=Path),
+    help="model weights folder (default: $MIRSET_MODELS or ~/.cache/mirset/models).",
+)
+
+
+@main.group()
+def models() -> None:
+    """The model store: list, fetch, verify and locate model weights."""
+
+
+def _store(models_dir: Path | None):  # type: ignore[no-untyped-def]
+    from mirset import models as model_store
+
+    return model_store.use_store(models_dir)
+
+
+def _human(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000  # type: ignore[assignment]
+    return str(n)
+
+
+@models.command("list")
+@models_dir_option
+@click.option("--json", "as_json", is_flag=True, help="print the registry as JSON.")
+def models_list(models_dir: Path | None, as_json: bool) -> None:
+    """Every model mirset can use, what uses it, its size, licence and whether it is here."""
+    from dataclasses import asdict
+
+    store = _store(models_dir)
+    names = list(store.names())
+    if as_json:
+        out = [
+            asdict(store.spec(n)) | {"present": store.present(n), "path": str(store.path(n))}
+            for n in names
+        ]
+        click.echo(json.dumps(out, indent=2))
+        return
+    table = Table(title=f"models in {store.root} (--json for sources, files and checksums)")
+    for col in ("model", "used by", "size", "here", "licence"):
+        table.add_column(col, overflow="fold")
+    for n in names:
+        spec = store.spec(n)
+        here = "[green]yes[/]" if store.present(n) else "[yellow]no[/]"
+        known, complete = spec.size
+        size = _human(known) + ("" if complete else "+") if known else "?"
+        table.add_row(n, ", ".join(spec.used_by), size, here, spec.license)
+    Console(width=max(Console().width, 120)).print(table)
+
+
+@models.command("fetch")
+@click.argument("names", nargs=-1, required=True)
+@models_dir_option
+@click.option("--force", is_flag=True, help="download again even if present.")
+def models_fetch(names: tuple[str, ...], models_dir: Path | None, force: bool) -> None:
+    """Download NAMES into the model folder and verify them (needs internet)."""
+    store = _store(models_dir)
+    console = Console(stderr=True)
+    failed = 0
+    for name in names:
+        try:
+            written = store.fetch(name, force=force, log=lambda m: console.print(f"  {m}"))
+        except KeyError as e:
+            console.print(f"[red]error:[/] {e.args[0]}")
+            sys.exit(EXIT_USAGE)
+        except (OSError, RuntimeError) as e:
+            console.print(f"[red]{name}: fetch failed:[/] {e}")
+            failed += 1
+            continue
+        what = f"{len(written)} file(s) written" if written else "already present and verified"
+        console.print(f"[green]{name}[/]: {what} in {store.path(name)}")
+    sys.exit(EXIT_TRACKS_FAILED if failed else EXIT_OK)
+
+
+@models.command("verify")
+@click.argument("names", nargs=-1)
+@models_dir_option
+def models_verify(names: tuple[str, ...], models_dir: Path | None) -> None:
+    """Check sizes and checksums of NAMES (default: every model that is at least partly here)."""
+    store = _store(models_dir)
+    wanted = list(names) or [
+        n for n in store.names() if any(s.problem is None for s in store.check(n))
+    ]
+    bad = 0
+    for name in wanted:
+        try:
+            states = store.check(name, full=True)
+        except KeyError as e:
+            click.echo(f"error: {e.args[0]}", err=True)
+            sys.exit(EXIT_USAGE)
+        problems = [s for s in states if s.problem]
+        bad += bool(problems)
+        if problems:
+            for s in problems:
+                click.echo(f"{name}: {s.path}: {s.problem}")
+        else:
+            click.echo(f"{name}: ok ({len(states)} files)")
+    if not wanted:
+        click.echo(f"no models in {store.root}")
+    sys.exit(EXIT_TRACKS_FAILED if bad else EXIT_OK)
+
+
+@models.command("path")
+@click.argument("name")
+@models_dir_option
+def models_path(name: str, models_dir: Path | None) -> None:
+    """Print the folder NAME is loaded from (exit 1 if it is not complete there)."""
+    store = _store(models_dir)
+    try:
+        click.echo(store.path(name))
+    except KeyError as e:
+        click.echo(f"error: {e.args[0]}", err=True)
+        sys.exit(EXIT_USAGE)
+    sys.exit(EXIT_OK if store.present(name) else EXIT_TRACKS_FAILED)

@@ -48,6 +48,14 @@ class BuildConfig(_Strict):
     sidecars: Literal["auto", "beside", "out", "none"] = Field(
         "auto", description="auto: beside organised tracks, under OUT_DIR/tracks for flat files"
     )
+    stems: Literal["auto", "out"] = Field(
+        "auto",
+        description="separated stems: auto = beside organised tracks, under OUT_DIR/stems for "
+        "flat files; out = always under OUT_DIR/stems",
+    )
+    models_dir: str | None = Field(
+        None, description="model weights folder (default: $MIRSET_MODELS or ~/.cache/mirset/models)"
+    )
     extractors: list[str] | None = Field(None, description="extractors to run (None = all)")
     retry_failed: bool = False
     executor: Literal["local"] = "local"

@@ -90,6 +90,7 @@ class TrackContext:
     audio: Decoded
     analysis: AnalysisConfig
     stem_paths: dict[str, Path] = field(default_factory=dict)
+    stems_dir: Path | None = None  # where separated stems of this track are written
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     view_seconds: dict[str, float] = field(default_factory=dict)
     max_decoded_bytes: int | None = None
@@ -102,12 +103,14 @@ class TrackContext:
         analysis: AnalysisConfig,
         stem_paths: dict[str, Path] | None = None,
         max_decoded_bytes: int | None = None,
+        stems_dir: Path | None = None,
     ) -> TrackContext:
         return cls(
             path=Path(path),
             audio=decode(path, max_decoded_bytes),
             analysis=analysis,
             stem_paths=dict(stem_paths or {}),
+            stems_dir=stems_dir,
             max_decoded_bytes=max_decoded_bytes,
         )
 

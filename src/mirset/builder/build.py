@@ -19,6 +19,8 @@ from mirset.builder.report import BuildSummary, make_progress, print_summary
 from mirset.config import MirsetConfig
 from mirset.export.store import TrackStore
 from mirset.extractors.base import resolve
+from mirset.models import store as models_store
+from mirset.models import use_store
 from mirset.schemas.table import KEY, bookkeeping_columns, table_schema
 
 TABLE_DIR = "table"
@@ -68,6 +70,7 @@ def _build_locked(
 ) -> BuildSummary:
     bc = config.build
     summary = BuildSummary(table_path=str(table_path(out_dir)))
+    use_store(bc.models_dir)
     classes = resolve(bc.extractors)
     extractors = [cls(config.extractor_params.get(cls.name)) for cls in classes]
     unavailable = {e.name: r for e in extractors if (r := e.unavailable_reason())}
@@ -77,7 +80,7 @@ def _build_locked(
     schema = table_schema(classes)
     store = TrackStore(table_path(out_dir))
 
-    found = discover(music_dir, out_dir, bc.sidecars)
+    found = discover(music_dir, out_dir, bc.sidecars, bc.stems)
     summary.discovered = len(found.tracks)
     summary.ignored = found.ignored
     prior = store.prior_state(prior_columns(extractors))
@@ -94,6 +97,7 @@ def _build_locked(
         max_duration_s=bc.max_duration_s,
         max_decoded_bytes=bc.max_decoded_mb * 2**20,
         shared_context=shared_context,
+        models_dir=str(models_store().root),
     )
     executor = LocalExecutor(spec, bc.workers, bc.track_timeout_s)
     previous_rows: dict[str, dict[str, Any]] = {}
@@ -159,6 +163,7 @@ def _tasks(
                 stale=p.stale,
                 previous=prev,
                 write_sidecars=sidecars != "none",
+                stems_dir=str(t.stems_dir) if t.stems_dir else None,
             )
 
 

@@ -25,6 +25,7 @@ class Track:
     stems: dict[str, str] = field(default_factory=dict)  # stem name -> relative path
     file_bytes: int | None = None
     mtime_ns: int | None = None
+    stems_dir: Path | None = None  # where separated stems are written (and looked for)
 
     def stem_paths(self, music_dir: Path) -> dict[str, Path]:
         return {name: music_dir / rel for name, rel in self.stems.items()}
@@ -48,11 +49,16 @@ def _stat(path: Path) -> tuple[int | None, int | None]:
     return st.st_size, st.st_mtime_ns
 
 
-def discover(music_dir: Path, out_dir: Path | None = None, sidecars: str = "auto") -> Discovery:
+def discover(
+    music_dir: Path, out_dir: Path | None = None, sidecars: str = "auto", stems: str = "auto"
+) -> Discovery:
     """Walk ``music_dir`` (symlinked folders are not followed; hidden folders and OUT_DIR skipped).
 
     A folder holding ``full_mix.<ext>`` is one organised track (its stems beside it are recorded);
-    every other audio file is a flat track. ``sidecars``: auto | beside | out | none.
+    every other audio file is a flat track. ``sidecars``: auto | beside | out | none. Separated
+    stems go beside organised tracks (``stems: auto``) and under ``OUT_DIR/stems/<relative
+    path>/`` for flat files (and for every track with ``stems: out``); stems already there are
+    found and recorded like stems beside ``full_mix``.
     """
     music_dir = Path(music_dir).resolve()
     out_resolved = Path(out_dir).resolve() if out_dir is not None else None
@@ -72,7 +78,7 @@ def discover(music_dir: Path, out_dir: Path | None = None, sidecars: str = "auto
         full_mix = [f for f in audio if Path(f).stem == FULL_MIX]
         if full_mix and root_path != music_dir:
             tracks.append(
-                _organised(music_dir, root_path, full_mix[0], audio, out_resolved, sidecars)
+                _organised(music_dir, root_path, full_mix[0], audio, out_resolved, sidecars, stems)
             )
             ignored += [
                 _rel(music_dir, root_path / f)
@@ -93,7 +99,9 @@ def discover(music_dir: Path, out_dir: Path | None = None, sidecars: str = "auto
             else:
                 side = (out_resolved or music_dir) / "tracks" / rel_parent
             size, mtime = _stat(path)
-            tracks.append(Track(path, rel, "flat", base, side, {}, size, mtime))
+            stems_dir = (out_resolved or music_dir) / "stems" / rel_parent / base
+            found = _stems_in(stems_dir)
+            tracks.append(Track(path, rel, "flat", base, side, found, size, mtime, stems_dir))
     tracks.sort(key=lambda t: t.relative_path)
     return Discovery(tracks, sorted(ignored))
 
@@ -102,8 +110,26 @@ def _rel(music_dir: Path, path: Path) -> str:
     return path.relative_to(music_dir).as_posix()
 
 
+def _stems_in(folder: Path) -> dict[str, str]:
+    """Stem files (absolute paths) in a folder of separated stems, if it exists."""
+    if not folder.is_dir():
+        return {}
+    found: dict[str, str] = {}
+    for f in sorted(os.listdir(folder)):
+        stem = Path(f).stem.lower()
+        if _is_audio(f) and not f.startswith(".") and stem in STEM_NAMES and stem not in found:
+            found[stem] = str(folder / f)
+    return found
+
+
 def _organised(
-    music_dir: Path, folder: Path, mix: str, audio: list[str], out_dir: Path | None, sidecars: str
+    music_dir: Path,
+    folder: Path,
+    mix: str,
+    audio: list[str],
+    out_dir: Path | None,
+    sidecars: str,
+    stems_policy: str = "auto",
 ) -> Track:
     stems: dict[str, str] = {}
     for f in audio:
@@ -114,4 +140,9 @@ def _organised(
     size, mtime = _stat(path)
     rel = _rel(music_dir, path)
     side = (out_dir or music_dir) / "tracks" / Path(rel).parent if sidecars == "out" else folder
-    return Track(path, rel, "organised", folder.name, side, stems, size, mtime)
+    stems_dir = folder
+    if stems_policy == "out":
+        stems_dir = (out_dir or music_dir) / "stems" / Path(rel).parent
+        for name, p in _stems_in(stems_dir).items():
+            stems.setdefault(name, p)
+    return Track(path, rel, "organised", folder.name, side, stems, size, mtime, stems_dir)

@@ -37,6 +37,7 @@ class TrackTask:
     stale: list[str]  # extractors to run if the file turns out byte-identical to the prior row
     previous: dict[str, Any] | None = None  # the prior row (values for unchanged dependencies)
     write_sidecars: bool = True
+    stems_dir: str | None = None  # where separated stems go
 
 
 @dataclass
@@ -80,6 +81,14 @@ def identity_row(task: TrackTask) -> dict[str, Any]:
         "sidecar_dir": task.sidecar_dir,
         "mirset_version": __version__,
     }
+
+
+def stem_path_str(path: Path, music_dir: str) -> str:
+    """A stem's path as rows store it: relative to the music folder when inside it."""
+    try:
+        return Path(path).resolve().relative_to(Path(music_dir).resolve()).as_posix()
+    except ValueError:
+        return str(Path(path).resolve())
 
 
 def failed_result(
@@ -162,7 +171,8 @@ def process_track(
     t1 = time.perf_counter()
     stem_paths = {name: Path(task.music_dir) / rel for name, rel in task.stems.items()}
     try:
-        ctx = TrackContext.from_file(path, analysis, stem_paths, max_decoded_bytes)
+        stems_dir = Path(task.stems_dir) if task.stems_dir else None
+        ctx = TrackContext.from_file(path, analysis, stem_paths, max_decoded_bytes, stems_dir)
     except DecodeError as e:
         result = failed_result(task, extractors, str(e), run)
         result.row |= base
@@ -219,6 +229,11 @@ def process_track(
         row |= values
         row[status] = note
 
+    if set(ctx.stem_paths) != set(task.stems):  # stems written by separation in this run
+        names = sorted(ctx.stem_paths)
+        row["stems"] = names
+        row["stem_paths"] = [stem_path_str(ctx.stem_paths[n], task.music_dir) for n in names]
+
     row["sidecar_status"] = "off"
     if task.write_sidecars:
         t3 = time.perf_counter()
@@ -239,7 +254,10 @@ def _fresh_context(
     ctx: TrackContext, analysis: AnalysisConfig, max_decoded_bytes: int | None
 ) -> TrackContext:
     start = time.perf_counter()
-    fresh = TrackContext.from_file(ctx.path, analysis, ctx.stem_paths, max_decoded_bytes)
+    fresh = TrackContext.from_file(
+        ctx.path, analysis, ctx.stem_paths, max_decoded_bytes, ctx.stems_dir
+    )
+    fresh.stem_paths = ctx.stem_paths  # stems separated by one extractor serve the next
     ctx.view_seconds["decode (again)"] = (
         ctx.view_seconds.get("decode (again)", 0.0) + time.perf_counter() - start
     )

@@ -3,7 +3,7 @@
 # Import order is catalogue order (FEATURES.md): it orders columns and .INFO keys.
 from mirset.extractors import loudness  # noqa: I001, F401
 from mirset.extractors import beats, downbeats, onsets, rhythm, spectral, multiband  # noqa: F401
-from mirset.extractors import harmony, timbre, dynamics, stems_features  # noqa: F401
+from mirset.extractors import harmony, timbre, dynamics, stems, stems_features  # noqa: F401
 from mirset.extractors.base import Extractor, Null, Resources, register, registry, resolve
 
 __all__ = ["Extractor", "Null", "Resources", "register", "registry", "resolve"]

@@ -22,6 +22,7 @@ from pebble import ProcessExpired, ProcessPool
 from mirset.builder.process import TrackResult, TrackTask, failed_result, process_track
 from mirset.config import AnalysisConfig
 from mirset.extractors.base import Extractor, registry
+from mirset.models import use_store
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class WorkerSpec:
     max_duration_s: float
     max_decoded_bytes: int | None
     shared_context: bool = True
+    models_dir: str | None = None
 
 
 SETUP_LOCK = Path(tempfile.gettempdir()) / "mirset-worker-setup.lock"
@@ -45,6 +47,7 @@ def build_extractors(spec: WorkerSpec) -> dict[str, Extractor]:
     on-disk cache got corrupted when several fresh workers wrote it at once, which then
     crashed every worker with a segfault on every later run.
     """
+    use_store(spec.models_dir)
     known = registry()
     out: dict[str, Extractor] = {}
     with FileLock(str(SETUP_LOCK)):
