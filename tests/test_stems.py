@@ -218,3 +218,18 @@ def test_fetch_downloads_verifies_and_detects_corruption(tmp_path: Path, store_r
     store = models.use_store(fresh)
     with pytest.raises(models.MissingWeights, match="mirset models fetch tiny_htdemucs"):
         store.require("tiny_htdemucs")
+
+
+def test_excluded_stems_are_not_planned(corpus, tmp_path: Path) -> None:
+    music = tmp_path / "music"
+    music.mkdir()
+    shutil.copy2(corpus.path(FLAT), music / "a.wav")
+    out = tmp_path / "out"
+    proc = run_mirset(
+        "build", str(music), str(out), "--models-dir", str(tmp_path / "none"),
+        "-e", "stems,stem_loudness", "-x", "stems", "--no-progress", "-j", "0",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "stems will not run" not in proc.stderr
+    row = rows_by_path(out)["a.wav"]
+    assert "stems_source" not in row and row["stem_loudness_status"].startswith("ok")

@@ -46,6 +46,7 @@ def main() -> None:
 )
 @click.option("-j", "--workers", type=int, help="worker processes (0 = in-process).")
 @click.option("-e", "--extractors", help="comma-separated extractors to run (default: all).")
+@click.option("-x", "--exclude", help="comma-separated extractors not to run (e.g. stems).")
 @click.option("--retry-failed", is_flag=True, default=None, help="retry tracks that failed before.")
 @click.option("--batch-size", type=int, help="tracks per table commit.")
 @click.option("--timeout", "timeout", type=float, help="per-track time limit in seconds.")
@@ -76,6 +77,7 @@ def build(
     config_file: Path | None,
     workers: int | None,
     extractors: str | None,
+    exclude: str | None,
     retry_failed: bool | None,
     batch_size: int | None,
     timeout: float | None,
@@ -99,6 +101,7 @@ def build(
     overrides = {
         "build.workers": workers,
         "build.extractors": extractors.split(",") if extractors else None,
+        "build.exclude": exclude.split(",") if exclude else None,
         "build.retry_failed": retry_failed,
         "build.batch_size": batch_size,
         "build.track_timeout_s": timeout,

@@ -57,6 +57,9 @@ class BuildConfig(_Strict):
         None, description="model weights folder (default: $MIRSET_MODELS or ~/.cache/mirset/models)"
     )
     extractors: list[str] | None = Field(None, description="extractors to run (None = all)")
+    exclude: list[str] = Field(
+        default_factory=list, description="extractors not to run (e.g. stems on a CPU-only box)"
+    )
     retry_failed: bool = False
     executor: Literal["local"] = "local"
 

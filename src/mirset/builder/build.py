@@ -71,7 +71,7 @@ def _build_locked(
     bc = config.build
     summary = BuildSummary(table_path=str(table_path(out_dir)))
     use_store(bc.models_dir)
-    classes = resolve(bc.extractors)
+    classes = [c for c in resolve(bc.extractors) if c.name not in bc.exclude]
     extractors = [cls(config.extractor_params.get(cls.name)) for cls in classes]
     unavailable = {e.name: r for e in extractors if (r := e.unavailable_reason())}
     summary.unavailable = unavailable
