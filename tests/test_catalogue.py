@@ -82,6 +82,8 @@ def test_silence_gives_nulls_with_reasons(tmp_path: Path) -> None:
     ctx = _ctx(tmp_path, np.zeros(SR * 5, np.float32))
     for cls in registry().values():
         ext = cls()
+        if ext.unavailable_reason():  # model-backed without weights: see their own tests
+            continue
         ext.setup()
         if "beats" in cls.needs or "onsets" in cls.needs:
             ctx.results["beats"] = Beats().extract(ctx)

@@ -118,6 +118,20 @@ def test_stems_sum_to_the_mix_and_long_tracks_stream(tmp_path: Path) -> None:
     assert not list(tmp_path.glob(".*.part"))
 
 
+def test_silent_track_is_null_with_a_reason(tmp_path: Path, store_root: Path) -> None:
+    from mirset.config import AnalysisConfig
+    from mirset.context import TrackContext
+    from mirset.extractors.stems import Stems
+
+    path = tmp_path / "silence.wav"
+    sf.write(path, np.zeros((44100 * 3, 2), np.float32), 44100)
+    ctx = TrackContext.from_file(path, AnalysisConfig(), stems_dir=tmp_path / "stems")
+    models.use_store(store_root)
+    out = Stems({"model": "tiny_htdemucs"}).extract(ctx)
+    assert out["stems_source"].reason == "silent track: nothing to separate"
+    assert not (tmp_path / "stems").exists() or not list((tmp_path / "stems").iterdir())
+
+
 def test_build_separates_writes_stems_and_reuses_them(
     corpus, tmp_path: Path, store_root: Path
 ) -> None:

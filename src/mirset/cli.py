@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections import Counter
 from pathlib import Path
@@ -222,10 +223,16 @@ def status(out_dir: Path, failures: bool) -> None:
                 st = r.get(f"{e}_status") or ""
                 if st.startswith("failed") and st != r["status"]:
                     console.print(f"      {e}: {st}", markup=False, highlight=False)
+    _exit_now(EXIT_OK)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    main()
+def _exit_now(code: int) -> None:
+    """Exit without tearing the interpreter down: everything is printed and nothing is open,
+    and a native library's thread (pyarrow / Delta Lake readers) once aborted the teardown
+    under load ("terminate called without an active exception", SIGABRT) after a complete run."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 # --------------------------------------------------------------------------- models
@@ -347,3 +354,7 @@ def models_path(name: str, models_dir: Path | None) -> None:
         click.echo(f"error: {e.args[0]}", err=True)
         sys.exit(EXIT_USAGE)
     sys.exit(EXIT_OK if store.present(name) else EXIT_TRACKS_FAILED)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
