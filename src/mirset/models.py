@@ -109,11 +109,14 @@ ESSENTIA_LICENSE = "CC BY-NC-SA 4.0 (non-commercial)"
 
 
 def _essentia(
-    name: str, folder: str, size: int, sha: str | None, description: str, used_by: str
+    name: str, folder: str, size: int | None, sha: str | None, description: str, used_by: str
 ) -> ModelSpec:
-    """An Essentia TensorFlow model (.pb) and its metadata (.json, not pinned: it is re-published)."""
+    """An Essentia model's ONNX export and its metadata (.json, not pinned: it is re-published).
+
+    The MTG publishes no checksums; those of the heads' .onnx files are recorded on first fetch.
+    """
     files = (
-        ModelFile(f"essentia/{name}.pb", f"{ESSENTIA_ROOT}{folder}/{name}.pb", sha, size),
+        ModelFile(f"essentia/{name}.onnx", f"{ESSENTIA_ROOT}{folder}/{name}.onnx", sha, size),
         ModelFile(f"essentia/{name}.json", f"{ESSENTIA_ROOT}{folder}/{name}.json"),
     )
     return ModelSpec(
@@ -124,7 +127,7 @@ def _essentia(
         license=ESSENTIA_LICENSE,
         files=files,
         used_by=(used_by,),
-        extra="essentia-models",
+        extra=None,
         folder="essentia",
     )
 
@@ -167,67 +170,67 @@ REGISTRY: dict[str, ModelSpec] = {
             folder="audiobox",
         ),
         _essentia(
-            "discogs-effnet-bs64-1",
+            "discogs-effnet-bsdynamic-1",
             "feature-extractors/discogs-effnet",
-            18366619,
-            "3ed9af50d5367c0b9c795b294b00e7599e4943244f4cbd376869f3bfc87721b1",
-            "Discogs-EffNet embeddings (1280-d), shared by the classification heads",
-            "essentia_embeddings",
+            18027718,
+            "a280825b334797cf677939db8cd5762c0392aedd0ca6415dbc1cd083f045e43c",
+            "Discogs-EffNet embeddings (1280-d, any batch size), shared by the heads",
+            "essentia_genre, essentia_mood, essentia_instrument",
         ),
         _essentia(
             "genre_discogs400-discogs-effnet-1",
             HEADS + "genre_discogs400",
-            2057977,
-            "3885ba078a35249af94b8e5e4247689afac40deca4401a4bc888daf5a579c01c",
+            None,
+            None,
             "400 Discogs music styles",
             "essentia_genre",
         ),
         _essentia(
             "mtg_jamendo_moodtheme-discogs-effnet-1",
             HEADS + "mtg_jamendo_moodtheme",
-            2739668,
-            "03f2b047020aee4ab39f8880da7bdae2a36d06a1508d656c6d424ad4d6de07a9",
+            None,
+            None,
             "56 MTG-Jamendo moods and themes",
             "essentia_mood",
         ),
         _essentia(
             "mtg_jamendo_instrument-discogs-effnet-1",
             HEADS + "mtg_jamendo_instrument",
-            2706836,
-            "2e8c3003c722e098da371b6a1f7ad0ce62fac0dcfc09c7c7997d430941196c2a",
+            None,
+            None,
             "40 MTG-Jamendo instruments",
             "essentia_instrument",
         ),
         _essentia(
             "danceability-discogs-effnet-1",
             HEADS + "danceability",
-            514458,
-            "e1251f02cdc846445e2bc1fb3fe9963e32728c5c000e009188ae47c8963cb4c4",
+            None,
+            None,
             "danceable / not danceable",
             "essentia_danceability",
         ),
         _essentia(
             "tonal_atonal-discogs-effnet-1",
             HEADS + "tonal_atonal",
-            514458,
             None,
-            "tonal / atonal (checksum not published)",
+            None,
+            "tonal / atonal",
             "essentia_tonality",
         ),
         _essentia(
             "voice_instrumental-discogs-effnet-1",
             HEADS + "voice_instrumental",
-            514458,
-            "c8033548e17c292874265db62e82a051247768d10375a35a769e7bf695f16acf",
+            None,
+            None,
             "voice / instrumental",
             "essentia_voice",
         ),
         _essentia(
             "gender-discogs-effnet-1",
             HEADS + "gender",
-            514458,
+            514089,
             None,
-            "female / male singing voice (checksum not published)",
+            "female / male singing voice",
             "essentia_gender",
         ),
         ModelSpec(

@@ -279,6 +279,6 @@ def write_sidecars(
             if f.sidecar:
                 write_times(folder / f"{base}{f.sidecar}", row.get(f.name) or [])
             elif f.legacy_key:
-                info[f.legacy_key] = row.get(f.name)
+                info[f.legacy_key] = f.info_value(row.get(f.name))
     if info:
         merge_info(folder / f"{base}.INFO", info)

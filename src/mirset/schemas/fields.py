@@ -27,6 +27,13 @@ class FeatureField:
     range: tuple[float, float] | None = None
     info_key: str | object | None = _SAME
     sidecar: str | None = None  # suffix of a one-time-per-line sidecar, e.g. ".BEATS_GRID"
+    info_object: bool = False  # a list of {label, probability} records: a JSON object in .INFO
+
+    def info_value(self, value: Any) -> Any:
+        """The value as ``.INFO`` stores it."""
+        if self.info_object and value is not None:
+            return {r["label"]: r["probability"] for r in value}
+        return value
 
     @classmethod
     def times(cls, name: str, what: str, sidecar: str) -> FeatureField:
