@@ -22,6 +22,12 @@ HEADS = {
     "essentia_mood": ("mtg_jamendo_moodtheme-discogs-effnet-1", 56, None),
     "essentia_instrument": ("mtg_jamendo_instrument-discogs-effnet-1", 40, None),
 }
+BINARY = {  # head: favoured class index (labels: danceable | atonal | instrumental | female)
+    "danceability-discogs-effnet-1": 0,
+    "tonal_atonal-discogs-effnet-1": 0,
+    "voice_instrumental-discogs-effnet-1": 0,
+    "gender-discogs-effnet-1": 1,
+}
 TRACK = "music/Knalgan Theme.wav"
 
 
@@ -53,6 +59,9 @@ def store_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
         entries.append(
             _entry(head, save_head(root / "essentia" / f"{head}.onnx", classes, favour=favour))
         )
+    for head, favour in BINARY.items():
+        path = save_head(root / "essentia" / f"{head}.onnx", 2, softmax=True, favour=favour)
+        entries.append(_entry(head, path))
     (root / "models.json").write_text(json.dumps(entries))
     return root
 
@@ -142,3 +151,29 @@ def test_missing_embedding_model_is_reported(corpus, tmp_path: Path) -> None:
     message = " ".join(proc.stderr.split())
     assert "essentia_mood will not run" in message
     assert f"mirset models fetch {em.EMBEDDING_MODEL}" in message
+
+
+def test_two_class_heads_map_labels_and_replace_danceability(
+    corpus, tmp_path: Path, store_root: Path
+) -> None:
+    music = tmp_path / "music"
+    music.mkdir()
+    shutil.copy2(corpus.path(TRACK), music / "a.wav")
+    out = tmp_path / "out"
+    heads = "essentia_danceability,essentia_tonality,essentia_voice,essentia_gender"
+    proc = run_mirset(
+        "build", str(music), str(out), "--models-dir", str(store_root), "--no-progress",
+        "-e", f"dynamics,{heads}", "-j", "1",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    row = rows_by_path(out)["a.wav"]
+    # each column is looked up by its label, whatever the head's output order
+    assert row["danceability_model"] > 0.99 and row["atonality"] > 0.99
+    assert row["instrumental_probability"] > 0.99 and row["voice_probability"] < 0.01
+    assert row["voice_probability"] + row["instrumental_probability"] == pytest.approx(1.0)
+    assert row["danceability"] == row["danceability_model"]
+    assert row["danceability_source"] == "discogs-effnet danceability"
+    assert row["female_probability"] is None
+    assert "no singing voice likely" in row["essentia_gender_status"]
+    info = json.loads((out / "tracks" / "a.INFO").read_text())
+    assert info["atonality"] == row["atonality"] and "danceability_model" not in info

@@ -49,6 +49,9 @@ class Extractor(ABC):
     version: ClassVar[str]
     fields: ClassVar[tuple[FeatureField, ...]]
     needs: ClassVar[tuple[str, ...]] = ()  # other extractors, or inputs such as "stems"
+    # optional inputs: run after these when they run, and re-run when they change, but run
+    # without them (e.g. dynamics takes a learned danceability when that model is there)
+    uses: ClassVar[tuple[str, ...]] = ()
     resources: ClassVar[Resources] = Resources()
     weights: ClassVar[tuple[str, ...]] = ()  # model names resolved through the model store
     Params: ClassVar[type[BaseModel]] = NoParams
@@ -106,6 +109,17 @@ def resolve(names: Iterable[str] | None = None) -> list[type[Extractor]]:
     unknown = [n for n in wanted if n not in known]
     if unknown:
         raise KeyError(f"unknown extractor(s): {', '.join(unknown)}; known: {', '.join(known)}")
+    included: set[str] = set()
+
+    def include(name: str) -> None:
+        if name not in included:
+            included.add(name)
+            for dep in known[name].needs:
+                if dep in known:
+                    include(dep)
+
+    for name in wanted:
+        include(name)
     ordered: list[str] = []
 
     def visit(name: str, stack: tuple[str, ...]) -> None:
@@ -113,8 +127,8 @@ def resolve(names: Iterable[str] | None = None) -> list[type[Extractor]]:
             return
         if name in stack:
             raise ValueError(f"extractor dependency cycle: {' -> '.join((*stack, name))}")
-        for dep in known[name].needs:
-            if dep in known:
+        for dep in (*known[name].needs, *known[name].uses):
+            if dep in included:
                 visit(dep, (*stack, name))
         ordered.append(name)
 
@@ -124,13 +138,13 @@ def resolve(names: Iterable[str] | None = None) -> list[type[Extractor]]:
 
 
 def dependents(classes: Sequence[type[Extractor]], changed: set[str]) -> set[str]:
-    """``changed`` plus every extractor that (transitively) needs one of them."""
+    """``changed`` plus every extractor that (transitively) needs or uses one of them."""
     out = set(changed)
     grew = True
     while grew:
         grew = False
         for cls in classes:
-            if cls.name not in out and any(dep in out for dep in cls.needs):
+            if cls.name not in out and any(dep in out for dep in (*cls.needs, *cls.uses)):
                 out.add(cls.name)
                 grew = True
     return out

@@ -28,7 +28,8 @@ class Dynamics(Extractor):
     """DFA danceability (scaled 0..1) and dynamic complexity."""
 
     name = "dynamics"
-    version = "1"
+    version = "2"
+    uses = ("essentia_danceability",)
     fields = (
         FeatureField(
             "danceability",
@@ -78,6 +79,10 @@ class Dynamics(Extractor):
         else:
             out["danceability"] = float(self._danceability(y)[0]) / DFA_SCALE
             out["danceability_source"] = "essentia_dfa"
+        learned = (ctx.results.get("essentia_danceability") or {}).get("danceability_model")
+        if learned is not None:  # the learned model's P(danceable) replaces the DFA value
+            out["danceability"] = float(learned)
+            out["danceability_source"] = "discogs-effnet danceability"
         if ctx.duration_s < MIN_COMPLEXITY_S:
             out["dynamic_complexity"] = Null(f"shorter than {MIN_COMPLEXITY_S:g} s")
         else:

@@ -1,4 +1,5 @@
-"""The Essentia Discogs-EffNet models: genre (400 Discogs styles), mood/theme (56), instrument (40).
+"""The Essentia Discogs-EffNet models: genre (400 Discogs styles), mood/theme (56), instrument
+(40), and the two-class heads danceability, tonal/atonal, voice/instrumental and female/male.
 
 Discogs-EffNet (Alonso-Jiménez et al. 2023) turns 2.05 s patches of a mel spectrogram into a
 1280-d embedding; small classifier heads map embeddings to labels. mirset computes the mel
@@ -226,4 +227,101 @@ EssentiaInstrument = _head(
     "mtg_jamendo_instrument-discogs-effnet-1",
     "essentia_instrument",
     "MTG-Jamendo instruments",
+)
+
+
+class BinaryHead(EssentiaHead):
+    """A two-class head: each class's probability in its own column (mapped by label name)."""
+
+    columns: ClassVar[dict[str, str]]  # label -> column
+
+    def extract(self, ctx: TrackContext) -> dict[str, Any]:
+        emb = embeddings(ctx, self.params.embedding_model)  # type: ignore[attr-defined]
+        if len(emb) == 0:
+            why = Null(f"shorter than one {PATCH * HOP / SAMPLE_RATE:.2f} s patch")
+            return dict.fromkeys(self.columns.values(), why)
+        out = onnx_model(str(model_file(self.head)))(emb.astype(np.float32))
+        probs = out.get("activations", next(iter(out.values()))).mean(axis=0)
+        names = labels(self.head)
+        return {column: float(probs[names.index(label)]) for label, column in self.columns.items()}
+
+
+VOICE_LIKELY = 0.5
+
+
+class GenderHead(BinaryHead):
+    """Female / male probabilities, only when the voice head (if it ran) finds a voice likely."""
+
+    def extract(self, ctx: TrackContext) -> dict[str, Any]:
+        voice = (ctx.results.get("essentia_voice") or {}).get("voice_probability")
+        if voice is not None and voice < VOICE_LIKELY:
+            why = Null(f"no singing voice likely (voice probability {voice:.2f} < {VOICE_LIKELY})")
+            return dict.fromkeys(self.columns.values(), why)
+        return super().extract(ctx)
+
+
+def _binary(
+    name: str,
+    head: str,
+    columns: dict[str, str],
+    what: dict[str, str],
+    uses: tuple[str, ...] = (),
+    base: type[BinaryHead] = BinaryHead,
+) -> type[BinaryHead]:
+    fields = tuple(
+        FeatureField(
+            column,
+            pa.float64(),
+            "probability",
+            what[label],
+            (0.0, 1.0),
+            info_key=None if column == "danceability_model" else column,
+        )
+        for label, column in columns.items()
+    )
+    cls = type(
+        f"Binary_{name}",
+        (base,),
+        {
+            "name": name,
+            "version": "1",
+            "head": head,
+            "column": name,
+            "columns": columns,
+            "fields": fields,
+            "uses": uses,
+            "__doc__": f"{', '.join(columns.values())} from the Discogs-EffNet embeddings.",
+        },
+    )
+    return register(cls)
+
+
+EssentiaDanceability = _binary(
+    "essentia_danceability",
+    "danceability-discogs-effnet-1",
+    {"danceable": "danceability_model"},
+    {
+        "danceable": "P(danceable) of the Discogs-EffNet danceability head; it becomes "
+        "`danceability` (dynamics) when present"
+    },
+)
+EssentiaTonality = _binary(
+    "essentia_tonality",
+    "tonal_atonal-discogs-effnet-1",
+    {"atonal": "atonality"},
+    {"atonal": "P(atonal) (the old tool stored P(tonal) under this name)"},
+)
+EssentiaVoice = _binary(
+    "essentia_voice",
+    "voice_instrumental-discogs-effnet-1",
+    {"voice": "voice_probability", "instrumental": "instrumental_probability"},
+    {"voice": "P(singing voice)", "instrumental": "P(instrumental)"},
+)
+EssentiaGender = _binary(
+    "essentia_gender",
+    "gender-discogs-effnet-1",
+    {"female": "female_probability", "male": "male_probability"},
+    {"female": "P(female voice), only when a voice is likely", "male": "P(male voice), ditto"},
+    uses=("essentia_voice",),
+    base=GenderHead,
 )
