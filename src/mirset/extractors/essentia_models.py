@@ -187,7 +187,7 @@ def _head_fields(column: str, head: str, what: str) -> tuple[FeatureField, ...]:
         ),
         FeatureField(
             f"{column}_probabilities",
-            pa.list_(pa.float32(), n),
+            pa.list_(pa.float32()),  # always n long (Delta Lake has no fixed-size list type)
             "probability",
             f"{what}: all {n} probabilities, in the order of the model's labels "
             f"(mirset/extractors/essentia_labels/{head}.json)",
