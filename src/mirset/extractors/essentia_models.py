@@ -144,11 +144,14 @@ class EssentiaHead(Extractor):
             import onnxruntime  # noqa: F401
         except ImportError:
             return "needs onnxruntime: pip install onnxruntime"
-        for name in self.weights:
-            try:
-                models.store().require(name)
-            except models.MissingWeights as e:
-                return str(e)
+        store = models.store()
+        missing = [n for n in self.weights if not store.present(n)]
+        if missing:
+            flag = "" if store.root == models.default_models_dir() else f" --models-dir {store.root}"
+            return (
+                f"model(s) {', '.join(missing)} not in {store.root}; "
+                f"run `mirset models fetch {' '.join(missing)}{flag}`"
+            )
         return None
 
     def setup(self) -> None:
