@@ -147,7 +147,9 @@ class EssentiaHead(Extractor):
         store = models.store()
         missing = [n for n in self.weights if not store.present(n)]
         if missing:
-            flag = "" if store.root == models.default_models_dir() else f" --models-dir {store.root}"
+            flag = (
+                "" if store.root == models.default_models_dir() else f" --models-dir {store.root}"
+            )
             return (
                 f"model(s) {', '.join(missing)} not in {store.root}; "
                 f"run `mirset models fetch {' '.join(missing)}{flag}`"
