@@ -9,6 +9,8 @@ from pathlib import Path
 import pyarrow as pa
 from deltalake import DeltaTable
 
+from mirset.export.store import scan
+
 
 def run_mirset(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
     """Run the real ``mirset`` command in a subprocess."""
@@ -18,7 +20,7 @@ def run_mirset(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
 
 
 def read_table(out_dir: Path) -> pa.Table:
-    return pa.table(DeltaTable(str(out_dir / "table")).to_pyarrow_dataset().to_table())
+    return scan(DeltaTable(str(out_dir / "table")))
 
 
 def rows_by_path(out_dir: Path) -> dict[str, dict]:

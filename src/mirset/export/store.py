@@ -7,6 +7,7 @@ are replaced with a merge on the key. New extractor columns are added by schema 
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,21 @@ from deltalake.exceptions import TableNotFoundError
 from mirset.schemas.table import KEY
 
 COMPACT_AFTER_FILES = 64
+
+
+def scan(dt: DeltaTable, columns: Sequence[str] | None = None, filter: Any = None) -> pa.Table:
+    """Read a Delta table through a pyarrow dataset, then drop the dataset and collect garbage.
+
+    Arrow's scanner keeps background threads that, if still alive when Python shuts down,
+    abort the process ("terminate called without an active exception": apache/arrow#34314,
+    delta-rs#2184) after a successful run; collecting right away joins them while Arrow is alive.
+    """
+    dataset = dt.to_pyarrow_dataset()
+    try:
+        return pa.table(dataset.to_table(columns=columns, filter=filter))
+    finally:
+        del dataset
+        gc.collect()
 
 
 class TrackStore:
@@ -57,7 +73,7 @@ class TrackStore:
             raise FileNotFoundError(f"no mirset table at {self.path}")
         names = pa.schema(dt.schema().to_arrow()).names
         cols = None if columns is None else [c for c in columns if c in names]
-        return pa.table(dt.to_pyarrow_dataset().to_table(columns=cols))
+        return scan(dt, columns=cols)
 
     def prior_state(self, columns: Iterable[str]) -> dict[str, dict[str, Any]]:
         """``{relative_path: {column: value}}`` for the planner (only the requested columns)."""
@@ -71,16 +87,14 @@ class TrackStore:
         dt = self.table()
         if dt is None or not keys:
             return {}
-        table = dt.to_pyarrow_dataset().to_table(filter=pc.field(KEY).isin(list(keys)))
+        table = scan(dt, filter=pc.field(KEY).isin(list(keys)))
         return {row[KEY]: row for row in table.to_pylist()}
 
     def existing_keys(self, keys: Sequence[str]) -> set[str]:
         dt = self.table()
         if dt is None or not keys:
             return set()
-        found = dt.to_pyarrow_dataset().to_table(
-            columns=[KEY], filter=pc.field(KEY).isin(list(keys))
-        )
+        found = scan(dt, columns=[KEY], filter=pc.field(KEY).isin(list(keys)))
         return set(found.column(KEY).to_pylist())
 
     # -- writing ------------------------------------------------------------------------
