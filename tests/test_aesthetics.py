@@ -135,7 +135,8 @@ def test_build_scores_tracks_and_reports_missing_weights(
     assert missing.returncode == 0, missing.stderr
     message = " ".join(missing.stderr.split())
     assert (
-        "aesthetics will not run" in message
+        "will not run" in message
+        and "-x aesthetics" in message
         and "mirset models fetch audiobox-aesthetics" in message
     )
     row = rows_by_path(tmp_path / "out2")["tone.wav"]

@@ -18,9 +18,9 @@ from mirset.builder.process import TrackResult, TrackTask
 from mirset.builder.report import BuildSummary, make_progress, print_summary
 from mirset.config import MirsetConfig
 from mirset.export.store import TrackStore
-from mirset.extractors.base import resolve
+from mirset.extractors.base import Extractor, resolve
+from mirset.models import default_models_dir, use_store
 from mirset.models import store as models_store
-from mirset.models import use_store
 from mirset.schemas.table import KEY, bookkeeping_columns, table_schema
 
 TABLE_DIR = "table"
@@ -60,6 +60,34 @@ def build(
         lock.release()
 
 
+def report_unavailable(
+    console: Console, extractors: list[Extractor], reasons: dict[str, str]
+) -> None:
+    """Say up front what will not run: one line and one fetch command for every extractor that
+    only lacks weights, the reason for the others (e.g. a package that is not installed)."""
+    weights = models_store()
+    lacking: dict[str, list[str]] = {}  # extractor -> its missing models
+    for e in extractors:
+        try:
+            missing = [m for m in e.weights if not weights.present(m)]
+        except KeyError:
+            missing = []
+        only_weights = missing and "not in" in reasons[e.name] and "fetch" in reasons[e.name]
+        if only_weights:
+            lacking[e.name] = missing
+        else:
+            console.print(f"[yellow]{e.name} will not run:[/] {reasons[e.name]}")
+    if lacking:
+        names = list(dict.fromkeys(m for ms in lacking.values() for m in ms))
+        flag = "" if weights.root == default_models_dir() else f" --models-dir {weights.root}"
+        console.print(
+            f"[yellow]{len(lacking)} extractor(s) will not run, their model weights are not in "
+            f"{weights.root}:[/] {', '.join(lacking)}"
+        )
+        console.print(f"  fetch them: mirset models fetch {' '.join(names)}{flag}")
+        console.print(f"  or leave them out: -x {','.join(lacking)}")
+
+
 def _build_locked(
     music_dir: Path,
     out_dir: Path,
@@ -75,8 +103,7 @@ def _build_locked(
     extractors = [cls(config.extractor_params.get(cls.name)) for cls in classes]
     unavailable = {e.name: r for e in extractors if (r := e.unavailable_reason())}
     summary.unavailable = unavailable
-    for name, reason in unavailable.items():
-        console.print(f"[yellow]{name} will not run:[/] {reason}")
+    report_unavailable(console, [e for e in extractors if e.name in unavailable], unavailable)
     schema = table_schema(classes)
     store = TrackStore(table_path(out_dir))
 
