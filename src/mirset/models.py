@@ -367,7 +367,7 @@ class ModelStore:
         self,
         name: str,
         force: bool = False,
-        opener: Callable[[str], object] = urllib.request.urlopen,
+        opener: Callable[[str], object] | None = None,
         log: Callable[[str], None] = lambda _msg: None,
     ) -> list[Path]:
         """Download the model's missing or bad files, verify them, and move them into place."""
@@ -387,7 +387,8 @@ class ModelStore:
                         if not f.url:
                             raise RuntimeError(f"{f.path}: no download address in the registry")
                         log(f"downloading {f.url}")
-                        with opener(f.url) as resp:  # type: ignore[attr-defined]
+                        opened = opener(f.url) if opener else _open(f.url)
+                        with opened as resp:  # type: ignore[attr-defined]
                             shutil.copyfileobj(resp, out, 1 << 20)
                 _verify_download(tmp, f)
                 if f.sha256 is None and f.content is None:  # unpublished: record what we got
@@ -400,6 +401,11 @@ class ModelStore:
 
     def names(self, family: str | None = None) -> Iterable[str]:
         return sorted(n for n, s in REGISTRY.items() if family in (None, s.family))
+
+
+def _open(url: str) -> object:
+    """urlopen with a stall timeout (a dead connection must not hang a fetch forever)."""
+    return urllib.request.urlopen(url, timeout=60)
 
 
 def _record_path(path: Path) -> Path:
