@@ -247,3 +247,66 @@ def test_excluded_stems_are_not_planned(corpus, tmp_path: Path) -> None:
     assert "will not run" not in proc.stderr
     row = rows_by_path(out)["a.wav"]
     assert "stems_source" not in row and row["stem_loudness_status"].startswith("ok")
+
+
+def test_tracks_of_one_worker_call_share_forward_passes(
+    corpus, tmp_path: Path, store_root: Path
+) -> None:
+    """process_tracks hands the stems extractor all its tracks at once: one separate() call for
+    three tracks, and the same stems as separating them one by one."""
+    from mirset.builder.process import TrackTask, process_tracks
+    from mirset.config import AnalysisConfig
+    from mirset.extractors.stems import Stems
+    from mirset.separation import BatchedSeparator as Sep
+
+    models.use_store(store_root)
+    ext = Stems({"model": "tiny_htdemucs", "batch_segments": 4})
+    ext.setup()
+    calls: list[int] = []
+    real = Sep.separate
+
+    def counting(self, mixes, sinks):  # type: ignore[no-untyped-def]
+        calls.append(len(mixes))
+        return real(self, mixes, sinks)
+
+    def tasks(dest: Path) -> list[TrackTask]:
+        out = []
+        for i, rel in enumerate([FLAT, NO_STEMS, "music/Siege of Laurelmor.aiff"]):
+            out.append(
+                TrackTask(
+                    path=str(corpus.path(rel)),
+                    relative_path=f"t{i}",
+                    layout="flat",
+                    folder_name=f"t{i}",
+                    sidecar_dir=str(dest),
+                    stems={},
+                    music_dir=str(dest),
+                    run=["stems"],
+                    stale=[],
+                    write_sidecars=False,
+                    stems_dir=str(dest / f"t{i}"),
+                )
+            )
+        return out
+
+    import mirset.separation
+
+    mirset.separation.BatchedSeparator.separate = counting  # type: ignore[method-assign]
+    try:
+        together = process_tracks(
+            tasks(tmp_path / "a"), {"stems": ext}, AnalysisConfig(), 1e9, None
+        )
+        alone = [
+            process_tracks([t], {"stems": ext}, AnalysisConfig(), 1e9, None)[0]
+            for t in tasks(tmp_path / "b")
+        ]
+    finally:
+        mirset.separation.BatchedSeparator.separate = real  # type: ignore[method-assign]
+    assert calls == [3, 1, 1, 1]
+    assert [r.row["stems_source"] for r in together] == ["tiny_htdemucs"] * 3
+    assert [r.row["stems_source"] for r in alone] == ["tiny_htdemucs"] * 3
+    for i in range(3):
+        for s in SOURCES:
+            a = sf.read(tmp_path / "a" / f"t{i}" / f"{s}.flac")[0]
+            b = sf.read(tmp_path / "b" / f"t{i}" / f"{s}.flac")[0]
+            np.testing.assert_allclose(a, b, atol=1e-5)  # 24-bit files, batch-size rounding

@@ -68,6 +68,11 @@ def main() -> None:
     type=click.Path(path_type=Path),
     help="model weights folder (default: $MIRSET_MODELS or ~/.cache/mirset/models).",
 )
+@click.option(
+    "--track-batch",
+    type=int,
+    help="tracks per worker call, so GPU models batch across tracks (0 = auto).",
+)
 @click.option("--no-progress", is_flag=True, help="no progress bar.")
 @click.option(
     "--json-summary", type=click.Path(path_type=Path), help="also write the summary as JSON."
@@ -85,6 +90,7 @@ def build(
     sidecars: str | None,
     stems_policy: str | None,
     models_dir: Path | None,
+    track_batch: int | None,
     no_progress: bool,
     json_summary: Path | None,
 ) -> None:
@@ -109,6 +115,7 @@ def build(
         "build.sidecars": sidecars,
         "build.stems": stems_policy,
         "build.models_dir": str(models_dir) if models_dir else None,
+        "build.track_batch": track_batch,
     }
     try:
         config = load_config(config_file, overrides)

@@ -56,6 +56,12 @@ class BuildConfig(_Strict):
     models_dir: str | None = Field(
         None, description="model weights folder (default: $MIRSET_MODELS or ~/.cache/mirset/models)"
     )
+    track_batch: int = Field(
+        0,
+        ge=0,
+        description="tracks per worker call, so GPU models batch across tracks; 0 = auto "
+        "(4 when a batching extractor runs and a CUDA GPU is visible, else 1)",
+    )
     extractors: list[str] | None = Field(None, description="extractors to run (None = all)")
     exclude: list[str] = Field(
         default_factory=list, description="extractors not to run (e.g. stems on a CPU-only box)"

@@ -60,6 +60,18 @@ def build(
         lock.release()
 
 
+def auto_track_batch(extractors: list[Extractor]) -> int:
+    """4 tracks per worker call when some extractor batches and a CUDA GPU is there, else 1."""
+    if not any(e.resources.batch_size > 1 for e in extractors):
+        return 1
+    try:
+        import torch
+
+        return 4 if torch.cuda.is_available() else 1
+    except ImportError:
+        return 1
+
+
 def report_unavailable(
     console: Console, extractors: list[Extractor], reasons: dict[str, str]
 ) -> None:
@@ -126,7 +138,8 @@ def _build_locked(
         shared_context=shared_context,
         models_dir=str(models_store().root),
     )
-    executor = LocalExecutor(spec, bc.workers, bc.track_timeout_s)
+    batch = bc.track_batch or auto_track_batch(list(runnable.values()))
+    executor = LocalExecutor(spec, bc.workers, bc.track_timeout_s, batch)
     previous_rows: dict[str, dict[str, Any]] = {}
     pending: list[dict[str, Any]] = []
     config_hash = config.config_hash()

@@ -134,6 +134,17 @@ def _sanitize(ext: Extractor, values: Mapping[str, Any]) -> tuple[dict[str, Any]
     return out, notes
 
 
+@dataclass
+class _Open:
+    """A decoded track between its extractors: its context, row so far and timings."""
+
+    task: TrackTask
+    ctx: TrackContext
+    row: dict[str, Any]
+    run: list[str]
+    timings: dict[str, float]
+
+
 def process_track(
     task: TrackTask,
     extractors: Mapping[str, Extractor],
@@ -147,6 +158,41 @@ def process_track(
     ``shared_context=False`` decodes and transforms the audio again for every extractor, as the
     old tool did; it exists only so benchmarks can measure what sharing saves.
     """
+    return process_tracks(
+        [task], extractors, analysis, max_duration_s, max_decoded_bytes, shared_context
+    )[0]
+
+
+def process_tracks(
+    tasks: Sequence[TrackTask],
+    extractors: Mapping[str, Extractor],
+    analysis: AnalysisConfig,
+    max_duration_s: float,
+    max_decoded_bytes: int | None,
+    shared_context: bool = True,
+) -> list[TrackResult]:
+    """:func:`process_track` for several tracks at once: each is decoded once, then every
+    extractor runs on all of them in turn — through ``extract_batch`` when it batches
+    (``resources.batch_size`` > 1: the GPU models), so one forward pass serves several tracks."""
+    prepared = [_prepare(t, extractors, analysis, max_duration_s, max_decoded_bytes) for t in tasks]
+    open_tracks = [p for p in prepared if isinstance(p, _Open)]
+    for name, ext in extractors.items():
+        group = [t for t in open_tracks if name in t.run]
+        if group:
+            _run_extractor(
+                name, ext, group, extractors, analysis, max_decoded_bytes, shared_context
+            )
+    return [p if isinstance(p, TrackResult) else _finish(p, extractors) for p in prepared]
+
+
+def _prepare(
+    task: TrackTask,
+    extractors: Mapping[str, Extractor],
+    analysis: AnalysisConfig,
+    max_duration_s: float,
+    max_decoded_bytes: int | None,
+) -> TrackResult | _Open:
+    """Hash and decode; a finished result when there is nothing to run or decoding fails."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     path = Path(task.path)
@@ -202,33 +248,98 @@ def process_track(
     for name, ext in extractors.items():  # prior values of dependencies that are not re-run
         if name not in run and (previous.get(bookkeeping_columns(name)[2]) or "").startswith("ok"):
             ctx.results[name] = {f.name: previous.get(f.name) for f in ext.fields}
+    return _Open(task, ctx, row, run, timings)
 
-    for name in run:
-        ext = extractors[name]
-        version, params, status = bookkeeping_columns(name)
-        row |= {version: ext.version, params: ext.params_hash}
-        missing = [d for d in ext.needs if d in extractors and d not in ctx.results]
-        t2 = time.perf_counter()
-        views_before = ctx.views_total_s
+
+def _run_extractor(
+    name: str,
+    ext: Extractor,
+    group: list[_Open],
+    extractors: Mapping[str, Extractor],
+    analysis: AnalysisConfig,
+    max_decoded_bytes: int | None,
+    shared_context: bool,
+) -> None:
+    """Run one extractor on the tracks of ``group`` that have what it needs."""
+    version, params, status = bookkeeping_columns(name)
+    ready = []
+    for t in group:
+        t.row |= {version: ext.version, params: ext.params_hash}
+        missing = [d for d in ext.needs if d in extractors and d not in t.ctx.results]
         if missing:
-            values, note = {f.name: None for f in ext.fields}, f"failed: needs {', '.join(missing)}"
+            t.row |= {f.name: None for f in ext.fields}
+            t.row[status] = f"failed: needs {', '.join(missing)}"
         else:
-            work_ctx = ctx if shared_context else _fresh_context(ctx, analysis, max_decoded_bytes)
-            try:
-                raw = ext.extract(work_ctx)
-                values, notes = _sanitize(ext, raw)
-                note = "ok" + (f"; {'; '.join(notes)}" if notes else "")
-                ctx.results[name] = values
-            except MemoryError:
-                values, note = {f.name: None for f in ext.fields}, "failed: out of memory"
-            except Exception as e:  # one extractor's failure never stops the others
-                values = {f.name: None for f in ext.fields}
-                note = f"failed: {type(e).__name__}: {str(e)[:300]}"
-        # views an extractor triggers are reported as views, not as that extractor's time
-        timings[name] = time.perf_counter() - t2 - (ctx.views_total_s - views_before)
-        row |= values
-        row[status] = note
+            ready.append(t)
+    size = ext.resources.batch_size if shared_context else 1
+    for lo in range(0, len(ready), max(1, size)):
+        chunk = ready[lo : lo + max(1, size)]
+        if len(chunk) > 1:
+            _run_batch(name, ext, chunk)
+        else:
+            _run_one(name, ext, chunk[0], analysis, max_decoded_bytes, shared_context)
 
+
+def _record(name: str, ext: Extractor, t: _Open, raw: dict[str, Any] | BaseException) -> None:
+    status = bookkeeping_columns(name)[2]
+    if isinstance(raw, MemoryError):
+        values, note = {f.name: None for f in ext.fields}, "failed: out of memory"
+    elif isinstance(raw, BaseException):
+        values = {f.name: None for f in ext.fields}
+        note = f"failed: {type(raw).__name__}: {str(raw)[:300]}"
+    else:
+        values, notes = _sanitize(ext, raw)
+        note = "ok" + (f"; {'; '.join(notes)}" if notes else "")
+        t.ctx.results[name] = values
+    t.row |= values
+    t.row[status] = note
+
+
+def _run_one(
+    name: str,
+    ext: Extractor,
+    t: _Open,
+    analysis: AnalysisConfig,
+    max_decoded_bytes: int | None,
+    shared_context: bool,
+) -> None:
+    t2 = time.perf_counter()
+    views_before = t.ctx.views_total_s
+    work_ctx = t.ctx if shared_context else _fresh_context(t.ctx, analysis, max_decoded_bytes)
+    try:
+        raw: dict[str, Any] | BaseException = ext.extract(work_ctx)
+    except Exception as e:  # one extractor's failure (MemoryError too) never stops the others
+        raw = e
+    _record(name, ext, t, raw)
+    # views an extractor triggers are reported as views, not as that extractor's time
+    t.timings[name] = time.perf_counter() - t2 - (t.ctx.views_total_s - views_before)
+
+
+def _run_batch(name: str, ext: Extractor, chunk: list[_Open]) -> None:
+    """One ``extract_batch`` call for the chunk; if it raises, each track alone (so one bad
+    track fails alone). Its time is shared among the tracks by duration."""
+    t2 = time.perf_counter()
+    views_before = [t.ctx.views_total_s for t in chunk]
+    try:
+        results = ext.extract_batch([t.ctx for t in chunk])
+        if len(results) != len(chunk):
+            raise RuntimeError(f"extract_batch returned {len(results)} rows for {len(chunk)}")
+    except Exception:
+        for t in chunk:
+            _run_one(name, ext, t, AnalysisConfig(), None, True)
+        return
+    for t, raw in zip(chunk, results, strict=True):
+        _record(name, ext, t, raw)
+    views = sum(t.ctx.views_total_s - b for t, b in zip(chunk, views_before, strict=True))
+    own = time.perf_counter() - t2 - views
+    total = sum(t.ctx.duration_s for t in chunk) or 1.0
+    for t in chunk:
+        t.timings[name] = own * t.ctx.duration_s / total
+
+
+def _finish(t: _Open, extractors: Mapping[str, Extractor]) -> TrackResult:
+    """Record separated stems, write the sidecars, report the timings."""
+    task, ctx, row = t.task, t.ctx, t.row
     if set(ctx.stem_paths) != set(task.stems):  # stems written by separation in this run
         names = sorted(ctx.stem_paths)
         row["stems"] = names
@@ -239,15 +350,15 @@ def process_track(
         t3 = time.perf_counter()
         try:
             write_sidecars(
-                Path(task.sidecar_dir), task.folder_name, row, [extractors[n] for n in run]
+                Path(task.sidecar_dir), task.folder_name, row, [extractors[n] for n in t.run]
             )
             row["sidecar_status"] = "ok"
         except (OSError, ValueError) as e:
             row["sidecar_status"] = f"failed: {type(e).__name__}: {e}"
-        timings["sidecars"] = time.perf_counter() - t3
+        t.timings["sidecars"] = time.perf_counter() - t3
     for view, seconds in ctx.view_seconds.items():
-        timings[f"view:{view}"] = seconds
-    return TrackResult(task.relative_path, row, run, audio_s=ctx.duration_s, timings=timings)
+        t.timings[f"view:{view}"] = seconds
+    return TrackResult(task.relative_path, row, t.run, audio_s=ctx.duration_s, timings=t.timings)
 
 
 def _fresh_context(

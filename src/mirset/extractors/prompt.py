@@ -37,7 +37,9 @@ class PromptParams(BaseModel):
 
 
 def _get(ctx: TrackContext, extractor: str, field: str) -> Any:
-    return (ctx.results.get(extractor) or {}).get(field)
+    """A computed value of another extractor, None when it is missing or null."""
+    value = (ctx.results.get(extractor) or {}).get(field)
+    return None if isinstance(value, Null) else value
 
 
 def _labels(records: Any, n: int) -> list[str]:

@@ -19,7 +19,7 @@ from pathlib import Path
 from filelock import FileLock
 from pebble import ProcessExpired, ProcessPool
 
-from mirset.builder.process import TrackResult, TrackTask, failed_result, process_track
+from mirset.builder.process import TrackResult, TrackTask, failed_result, process_tracks
 from mirset.config import AnalysisConfig
 from mirset.extractors.base import Extractor, registry
 from mirset.models import use_store
@@ -69,11 +69,11 @@ def _init_worker(spec: WorkerSpec) -> None:
     _WORKER["extractors"] = build_extractors(spec)
 
 
-def _run_in_worker(task: TrackTask) -> TrackResult:
+def _run_in_worker(tasks: list[TrackTask]) -> list[TrackResult]:
     spec: WorkerSpec = _WORKER["spec"]  # type: ignore[assignment]
     extractors: dict[str, Extractor] = _WORKER["extractors"]  # type: ignore[assignment]
-    return process_track(
-        task,
+    return process_tracks(
+        tasks,
         extractors,
         spec.analysis,
         spec.max_duration_s,
@@ -83,21 +83,30 @@ def _run_in_worker(task: TrackTask) -> TrackResult:
 
 
 class LocalExecutor:
-    """Runs tasks on ``workers`` processes (0: in this process, without a time limit)."""
+    """Runs tasks on ``workers`` processes (0: in this process, without a time limit).
 
-    def __init__(self, spec: WorkerSpec, workers: int, timeout_s: float | None) -> None:
+    Each worker call takes ``track_batch`` tracks, so extractors that batch (the GPU models) see
+    several tracks per forward pass; its time limit is the per-track limit times the number of
+    tracks, and a worker that dies or overruns fails the tracks of that call.
+    """
+
+    def __init__(
+        self, spec: WorkerSpec, workers: int, timeout_s: float | None, track_batch: int = 1
+    ) -> None:
         self.spec = spec
         self.workers = workers
+        self.track_batch = max(1, track_batch)
         self.timeout_s = timeout_s if timeout_s and timeout_s > 0 else None
         # not set up: used only to describe versions in rows of tracks that failed in a worker
         self._unset = {n: registry()[n](p) for n, p in spec.extractor_params.items()}
 
     def run(self, tasks: Iterable[TrackTask]) -> Iterator[TrackResult]:
+        groups = _groups(tasks, self.track_batch)
         if self.workers <= 0:
             extractors = build_extractors(self.spec)
-            for task in tasks:
-                yield process_track(
-                    task,
+            for group in groups:
+                yield from process_tracks(
+                    group,
                     extractors,
                     self.spec.analysis,
                     self.spec.max_duration_s,
@@ -105,51 +114,60 @@ class LocalExecutor:
                     self.spec.shared_context,
                 )
             return
-        yield from self._run_pool(tasks)
+        yield from self._run_pool(groups)
 
-    def _run_pool(self, tasks: Iterable[TrackTask]) -> Iterator[TrackResult]:
+    def _run_pool(self, groups: Iterable[list[TrackTask]]) -> Iterator[TrackResult]:
         ctx = multiprocessing.get_context("forkserver" if os.name == "posix" else "spawn")
-        in_flight: deque[tuple[TrackTask, Future]] = deque()
-        window = 2 * self.workers  # backpressure: only this many tracks are queued at once
+        in_flight: deque[tuple[list[TrackTask], Future]] = deque()
+        window = 2 * self.workers  # backpressure: only this many calls are queued at once
         with ProcessPool(
             max_workers=self.workers, initializer=_init_worker, initargs=(self.spec,), context=ctx
         ) as pool:
-            it = iter(tasks)
+            it = iter(groups)
             exhausted = False
             while True:
                 while not exhausted and len(in_flight) < window:
                     try:
-                        task = next(it)
+                        group = next(it)
                     except StopIteration:
                         exhausted = True
                         break
-                    in_flight.append(
-                        (task, pool.schedule(_run_in_worker, args=(task,), timeout=self.timeout_s))
-                    )
+                    limit = self.timeout_s * len(group) if self.timeout_s else None
+                    future = pool.schedule(_run_in_worker, args=(group,), timeout=limit)
+                    in_flight.append((group, future))
                 if not in_flight:
                     return
                 done = _first_done(in_flight)
-                task, future = done
+                group, future = done
                 in_flight.remove(done)
-                yield self._collect(task, future)
+                yield from self._collect(group, future)
 
-    def _collect(self, task: TrackTask, future: Future) -> TrackResult:
+    def _collect(self, group: list[TrackTask], future: Future) -> list[TrackResult]:
         extractors = self._unset
         try:
             return future.result()
         except TimeoutError:
-            return failed_result(
-                task, extractors, f"timed out after {self.timeout_s:g} s (build.track_timeout_s)"
-            )
+            limit = f"{self.timeout_s:g} s" + (f" x {len(group)} tracks" if len(group) > 1 else "")
+            why = f"timed out after {limit} (build.track_timeout_s)"
         except ProcessExpired as e:
-            return failed_result(
-                task, extractors, f"worker process died ({e}; exit code {e.exitcode})"
-            )
+            why = f"worker process died ({e}; exit code {e.exitcode})"
         except Exception as e:
-            return failed_result(task, extractors, f"worker error: {type(e).__name__}: {e}")
+            why = f"worker error: {type(e).__name__}: {e}"
+        return [failed_result(task, extractors, why) for task in group]
 
 
-def _first_done(in_flight: deque[tuple[TrackTask, Future]]) -> tuple[TrackTask, Future]:
+def _groups(tasks: Iterable[TrackTask], size: int) -> Iterator[list[TrackTask]]:
+    group: list[TrackTask] = []
+    for task in tasks:
+        group.append(task)
+        if len(group) == size:
+            yield group
+            group = []
+    if group:
+        yield group
+
+
+def _first_done(in_flight: deque[tuple[list[TrackTask], Future]]) -> tuple[list[TrackTask], Future]:
     from concurrent.futures import FIRST_COMPLETED, wait
 
     wait([f for _, f in in_flight], return_when=FIRST_COMPLETED)
