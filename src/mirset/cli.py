@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from mirset import __version__
@@ -120,15 +121,15 @@ def build(
     try:
         config = load_config(config_file, overrides)
     except (ValidationError, ValueError) as e:
-        console.print(f"[red]invalid config:[/] {e}")
+        console.print(f"[red]invalid config:[/] {escape(str(e))}")
         sys.exit(EXIT_USAGE)
     try:
         summary = run_build(music_dir, out_dir, config, console, progress=not no_progress)
     except KeyError as e:
-        console.print(f"[red]error:[/] {e.args[0]}")
+        console.print(f"[red]error:[/] {escape(str(e.args[0]))}")
         sys.exit(EXIT_USAGE)
     except BuildError as e:
-        console.print(f"[red]error:[/] {e}")
+        console.print(f"[red]error:[/] {escape(str(e))}")
         sys.exit(EXIT_FATAL)
     if json_summary:
         json_summary.write_text(json.dumps(summary.to_dict(), indent=2, default=str))
@@ -171,7 +172,7 @@ def status(out_dir: Path, failures: bool) -> None:
     store = TrackStore(table_path(out_dir))
     dt = store.table()
     if dt is None:
-        console.print(f"[red]no mirset table in {out_dir}")
+        console.print(f"[red]no mirset table in {escape(str(out_dir))}")
         sys.exit(EXIT_FATAL)
     hist = Table(title=f"table versions ({store.path})")
     for col in ("version", "time (UTC)", "operation", "rows written"):
@@ -310,10 +311,10 @@ def models_fetch(names: tuple[str, ...], models_dir: Path | None, force: bool) -
         try:
             written = store.fetch(name, force=force, log=lambda m: console.print(f"  {m}"))
         except KeyError as e:
-            console.print(f"[red]error:[/] {e.args[0]}")
+            console.print(f"[red]error:[/] {escape(str(e.args[0]))}")
             sys.exit(EXIT_USAGE)
         except (OSError, RuntimeError) as e:
-            console.print(f"[red]{name}: fetch failed:[/] {e}")
+            console.print(f"[red]{escape(name)}: fetch failed:[/] {escape(str(e))}")
             failed += 1
             continue
         what = f"{len(written)} file(s) written" if written else "already present and verified"

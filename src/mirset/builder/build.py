@@ -10,6 +10,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 from rich.console import Console
+from rich.markup import escape
 
 from mirset.builder.discover import discover
 from mirset.builder.executors.local import LocalExecutor, WorkerSpec
@@ -88,16 +89,16 @@ def report_unavailable(
         if only_weights:
             lacking[e.name] = missing
         else:
-            console.print(f"[yellow]{e.name} will not run:[/] {reasons[e.name]}")
+            console.print(f"[yellow]{e.name} will not run:[/] {escape(reasons[e.name])}")
     if lacking:
         names = list(dict.fromkeys(m for ms in lacking.values() for m in ms))
         flag = "" if weights.root == default_models_dir() else f" --models-dir {weights.root}"
         console.print(
             f"[yellow]{len(lacking)} extractor(s) will not run, their model weights are not in "
-            f"{weights.root}:[/] {', '.join(lacking)}"
+            f"{escape(str(weights.root))}:[/] {', '.join(lacking)}"
         )
-        console.print(f"  fetch them: mirset models fetch {' '.join(names)}{flag}")
-        console.print(f"  or leave them out: -x {','.join(lacking)}")
+        console.print(f"  fetch them: mirset models fetch {' '.join(names)}{flag}", markup=False)
+        console.print(f"  or leave them out: -x {','.join(lacking)}", markup=False)
 
 
 def _build_locked(
