@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Set up mirset on a fresh Debian/Ubuntu machine: system packages, a virtualenv in .venv, the package.
 #   scripts/setup.sh          runtime only
-#   scripts/setup.sh --stems  plus PyTorch (CPU build here unless TORCH_SPEC says otherwise), Demucs
-#                             and the Audiobox Aesthetics model code
+#   scripts/setup.sh --stems  plus PyTorch (CPU build here unless TORCH_SPEC says otherwise), Demucs,
+#                             the Audiobox Aesthetics model code and transformers (Music Flamingo)
 #   scripts/setup.sh --dev    all of it, plus test tools and the real-music test corpus sources
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,7 +39,7 @@ if [ $stems = 1 ]; then
   extras="stems"
 fi
 [ $dev = 1 ] && extras="stems,dev"
-[ $stems = 1 ] && extras="$extras,aesthetics"
+[ $stems = 1 ] && extras="$extras,aesthetics,flamingo-hf"
 constraints="$(mktemp)"
 python -c "import torch; print(f'torch=={torch.__version__.split(\"+\")[0]}')" > "$constraints" 2>/dev/null || true
 python -m pip install -q -c "$constraints" -e ".${extras:+[$extras]}"

@@ -254,7 +254,8 @@ REGISTRY: dict[str, ModelSpec] = {
         ModelSpec(
             name="music-flamingo-hf",
             family="flamingo",
-            description="Music Flamingo transformers checkpoint (nvidia/music-flamingo-hf, ~16 GB)",
+            description="Music Flamingo transformers checkpoint (nvidia/music-flamingo-hf, ~16 GB; "
+            "processor file names as transformers 5 saves them: check against the repo)",
             source="https://huggingface.co/nvidia/music-flamingo-hf",
             license="NVIDIA non-commercial research licence",
             files=tuple(
@@ -264,8 +265,12 @@ REGISTRY: dict[str, ModelSpec] = {
                 )
                 for f in (
                     "config.json",
+                    "generation_config.json",
                     "model.safetensors.index.json",
                     *(f"model-0000{i}-of-00004.safetensors" for i in range(1, 5)),
+                    "tokenizer.json",
+                    "tokenizer_config.json",
+                    "preprocessor_config.json",
                 )
             ),
             used_by=("description",),

@@ -86,6 +86,9 @@ def tag_groups(ctx: TrackContext, p: PromptParams) -> dict[str, list[str]]:
     if atonal is not None and atonal >= LIKELY:
         feel.append("atonal")
     groups["feel"] = [f for f in feel if f]
+    said = _get(ctx, "description", "music_flamingo_genre_mood")
+    if said:  # the model's own short genre/mood line, last (dropped whole if over budget)
+        groups["description"] = [said.rstrip(".")]
     return {k: v for k, v in groups.items() if v}
 
 
@@ -150,6 +153,7 @@ class Prompt(Extractor):
         "essentia_voice",
         "essentia_gender",
         "essentia_tonality",
+        "description",
     )
     fields = (
         FeatureField(
