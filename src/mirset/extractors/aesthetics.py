@@ -24,7 +24,6 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 from mirset import models
-from mirset.audio import resample
 from mirset.context import TrackContext
 from mirset.extractors.base import Extractor, Null, Resources, register
 from mirset.schemas.fields import FeatureField
@@ -144,7 +143,7 @@ class Aesthetics(Extractor):
             self.setup()
         per_track = []
         for ctx in ctxs:
-            mono = resample(ctx.mono, ctx.sample_rate, SAMPLE_RATE)
+            mono = ctx.mono_at(SAMPLE_RATE)  # shared 16 kHz view
             per_track.append(windows(np.ascontiguousarray(mono, dtype=np.float32)))
         all_windows = np.concatenate([w for w, _, _ in per_track])
         all_lengths = np.concatenate([n for _, n, _ in per_track])

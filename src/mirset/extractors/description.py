@@ -18,7 +18,6 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 from mirset import models
-from mirset.audio import resample
 from mirset.context import TrackContext
 from mirset.describe.prompts import DEFAULT_PROMPTS, DescriptionPrompt
 from mirset.describe.windows import choose_window
@@ -126,7 +125,7 @@ class Description(Extractor):
         if not hasattr(self, "describer"):
             self.setup()
         p: DescriptionParams = self.params  # type: ignore[assignment]
-        mono = np.ascontiguousarray(resample(ctx.mono, ctx.sample_rate, SAMPLE_RATE))
+        mono = np.ascontiguousarray(ctx.mono_at(SAMPLE_RATE))  # shared 16 kHz view
         if not np.any(mono):
             why = Null("digital silence: nothing to describe")
             return {f.name: why for f in self.fields}

@@ -29,7 +29,6 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
 from mirset import models
-from mirset.audio import resample
 from mirset.context import TrackContext
 from mirset.extractors.base import Extractor, Null, register
 from mirset.schemas.fields import FeatureField
@@ -103,7 +102,7 @@ def embeddings(ctx: TrackContext, model: str = EMBEDDING_MODEL) -> np.ndarray:
     """(patches, 1280) Discogs-EffNet embeddings of the track, computed once per track."""
 
     def compute() -> np.ndarray:
-        mono = resample(ctx.mono, ctx.sample_rate, SAMPLE_RATE)
+        mono = ctx.mono_at(SAMPLE_RATE)  # shared 16 kHz view
         patches = mel_patches(np.ascontiguousarray(mono))
         if len(patches) == 0:
             return np.empty((0, 1280), np.float32)
