@@ -364,5 +364,9 @@ def models_path(name: str, models_dir: Path | None) -> None:
     sys.exit(EXIT_OK if store.present(name) else EXIT_TRACKS_FAILED)
 
 
+from mirset.cli_workflow import organize  # noqa: E402  (workflow commands: organize, crops)
+
+main.add_command(organize)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,1 @@
+"""Track metadata: embedded tags (``tags``) and the optional online lookup (``lookup``)."""
