@@ -55,6 +55,9 @@ class Extractor(ABC):
     resources: ClassVar[Resources] = Resources()
     weights: ClassVar[tuple[str, ...]] = ()  # model names resolved through the model store
     Params: ClassVar[type[BaseModel]] = NoParams
+    # False: runs only when asked for by name (-e, ``mirset build --lookup``, ``mirset crops``),
+    # never in a plain build of everything (online lookups, crop provenance)
+    default: ClassVar[bool] = True
 
     def __init__(self, params: dict[str, Any] | None = None) -> None:
         self.params = self.Params.model_validate(params or {})
@@ -103,9 +106,10 @@ def registry() -> dict[str, type[Extractor]]:
 
 
 def resolve(names: Iterable[str] | None = None) -> list[type[Extractor]]:
-    """Extractor classes for ``names`` (all when None) plus what they need, in dependency order."""
+    """Extractor classes for ``names`` (every default one when None) plus what they need, in
+    dependency order."""
     known = registry()
-    wanted = list(known) if names is None else list(names)
+    wanted = [n for n, c in known.items() if c.default] if names is None else list(names)
     unknown = [n for n in wanted if n not in known]
     if unknown:
         raise KeyError(f"unknown extractor(s): {', '.join(unknown)}; known: {', '.join(known)}")

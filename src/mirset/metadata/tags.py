@@ -202,6 +202,13 @@ def read_tags(path: Path) -> dict[str, Any]:
     tags = getattr(audio, "tags", None) if audio is not None else None
     if tags is not None:
         found = _from_id3(tags) if isinstance(tags, ID3) else _from_mapping(tags)
+    if not found and audio is not None:  # e.g. an MP3 carrying only an APEv2 tag (mp3gain)
+        try:
+            from mutagen.apev2 import APEv2
+
+            found = _from_mapping(APEv2(path))
+        except Exception:
+            pass
     suffix = path.suffix.lower()
     try:
         if suffix in (".wav", ".w64") or (audio is None and suffix == ".wave"):
