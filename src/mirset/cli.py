@@ -368,5 +368,10 @@ from mirset.cli_workflow import organize  # noqa: E402  (workflow commands: orga
 
 main.add_command(organize)
 
+from mirset.cli_export import export, push, tag  # noqa: E402  (export, push and tag commands)
+
+for _command in (export, push, tag):
+    main.add_command(_command)
+
 if __name__ == "__main__":  # pragma: no cover
     main()
