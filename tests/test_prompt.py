@@ -19,6 +19,11 @@ def test_t5_safe_maps_typography_and_keeps_letters() -> None:
     assert all(ord(c) < 128 or c.isalpha() for c in t5_safe(raw))
 
 
+def test_t5_safe_drops_control_bytes_a_model_emits() -> None:
+    raw = "warm\x11 pads\ufffd and\u200d\x00 bass\n\tline\ue000"
+    assert t5_safe(raw) == "warm pads and bass line"
+
+
 def test_structural_tokens_are_stripped() -> None:
     text = "<think>plan the answer</think><|im_start|>assistant A calm piano piece.<|im_end|>"
     assert t5_safe(strip_structural_tokens(text)) == "assistant A calm piano piece."

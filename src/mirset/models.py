@@ -26,6 +26,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ENV_VAR = "MIRSET_MODELS"
+
+
+def _flamingo_gguf(name: str, quant: str, size: str, repo: str) -> ModelSpec:
+    """A quantisation of mradermacher's GGUF conversion of nvidia/music-flamingo-hf (projector
+    from the static repo). Digests are recorded on first fetch (none are published)."""
+    base = "https://huggingface.co/mradermacher/music-flamingo-hf-{}GGUF/resolve/main/{}"
+    lm = f"music-flamingo-hf.{quant}.gguf"
+    proj = "music-flamingo-hf.mmproj-f16.gguf"
+    return ModelSpec(
+        name=name,
+        family="flamingo",
+        description=f"Music Flamingo for llama.cpp: {quant.removeprefix('i1-')} language model "
+        f"+ f16 audio projector ({size})",
+        source=base.format(repo, "").removesuffix("/resolve/main/"),
+        license="NVIDIA non-commercial research licence (inherited)",
+        files=(
+            ModelFile(f"flamingo/{lm}", base.format(repo, lm)),
+            ModelFile(f"flamingo/{proj}", base.format("", proj)),
+        ),
+        used_by=("description",),
+        extra="flamingo",
+        folder="flamingo",
+    )
+
+
 LOCAL_REGISTRY = "models.json"
 DEMUCS_ROOT = "https://dl.fbaipublicfiles.com/demucs/hybrid_transformer/"
 
@@ -233,23 +258,14 @@ REGISTRY: dict[str, ModelSpec] = {
             "female / male singing voice",
             "essentia_gender",
         ),
-        ModelSpec(
-            name="music-flamingo-gguf",
-            family="flamingo",
-            description="Music Flamingo for llama.cpp: Q4_K_M language model + f16 audio projector "
-            "(community conversion of nvidia/music-flamingo-hf; ~6 GB)",
-            source="https://huggingface.co/mradermacher/music-flamingo-hf-GGUF",
-            license="NVIDIA non-commercial research licence (inherited)",
-            files=tuple(
-                ModelFile(
-                    f"flamingo/{f}",
-                    f"https://huggingface.co/mradermacher/music-flamingo-hf-GGUF/resolve/main/{f}",
-                )
-                for f in ("music-flamingo-hf.Q4_K_M.gguf", "music-flamingo-hf.mmproj-f16.gguf")
-            ),
-            used_by=("description",),
-            extra="flamingo",
-            folder="flamingo",
+        *(
+            _flamingo_gguf(name, quant, size, repo)
+            for name, quant, size, repo in (
+                ("music-flamingo-gguf", "Q8_0", "~9 GB: the old tool's choice", ""),
+                ("music-flamingo-gguf-q6_k", "Q6_K", "~7.5 GB", ""),
+                ("music-flamingo-gguf-q4_k_m", "Q4_K_M", "~6 GB", ""),
+                ("music-flamingo-gguf-iq3_m", "i1-IQ3_M", "~5 GB, importance-matrix quant", "i1-"),
+            )
         ),
         ModelSpec(
             name="music-flamingo-hf",

@@ -44,14 +44,20 @@ _ASCII = str.maketrans(
         "\ufeff": "",  # byte-order mark
     }
 )
+_DROPPED_CATEGORIES = {"Cc", "Cf", "Co", "Cs"}
 _STRUCTURAL = re.compile(
     r"<\|[^|>]{1,40}\|>|</?(?:think|thinking|s|sound|audio)>|\[/?INST\]", re.IGNORECASE
 )
 
 
 def t5_safe(text: str) -> str:
-    """ASCII punctuation and spaces, NFKC, runs of whitespace collapsed, ends trimmed."""
+    """ASCII punctuation and spaces, NFKC, control / format / private-use characters and the
+    replacement character (undecodable bytes a model emitted) dropped, runs of whitespace
+    collapsed, ends trimmed."""
     text = unicodedata.normalize("NFKC", text.translate(_ASCII))
+    text = "".join(
+        c for c in text if c.isspace() or unicodedata.category(c) not in _DROPPED_CATEGORIES
+    ).replace("\ufffd", "")
     return re.sub(r"\s+", " ", text).strip()
 
 

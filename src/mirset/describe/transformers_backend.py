@@ -48,9 +48,19 @@ class TransformersDescriber:
         )
 
     def describe(
+        self, audio16k: np.ndarray, prompts: dict[str, DescriptionPrompt], seed: int = 0
+    ) -> dict[str, str]:
+        """Each prompt's answer, cleaned (chat tokens stripped, T5-safe); sampling seeded."""
+        import torch
+
+        devices = [self.device] if self.device.startswith("cuda") else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            return self._describe(audio16k, prompts)
+
+    def _describe(
         self, audio16k: np.ndarray, prompts: dict[str, DescriptionPrompt]
     ) -> dict[str, str]:
-        """Each prompt's answer, cleaned (chat tokens stripped, T5-safe)."""
         import torch
 
         names = list(prompts)

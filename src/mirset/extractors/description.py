@@ -5,12 +5,16 @@ The model hears one window of the track (30 s by default, the loudest stretch of
 caption never claims more than the model heard. The audio is encoded once and every prompt of
 the prompt set reuses it (:mod:`mirset.describe.transformers_backend`). The five default prompts
 fill ``music_flamingo_<prompt>``; prompts a config adds go to ``music_flamingo_custom``. Texts
-are stripped of chat and thinking tokens and made T5-safe. Backend: ``transformers`` (the GGUF
-backend through llama.cpp is not built yet). The weights are NVIDIA's, non-commercial.
+are stripped of chat and thinking tokens and made T5-safe. Backends: ``gguf`` (llama.cpp, any
+quantisation; the prompts of a track generated together in one batch,
+:mod:`mirset.describe.gguf_backend`) and ``transformers`` (bf16 on a GPU); ``auto`` picks by the
+model's files. Sampling is seeded by the audio window, so a rebuild writes the same texts. The
+weights are NVIDIA's, non-commercial.
 """
 
 from __future__ import annotations
 
+import zlib
 from typing import Any, Literal
 
 import numpy as np
@@ -30,7 +34,8 @@ SAMPLE_RATE = 16000
 class DescriptionParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     model: str = "music-flamingo-hf"
-    backend: Literal["transformers"] = "transformers"
+    backend: Literal["auto", "transformers", "gguf"] = "auto"
+    n_ctx: int = Field(8192, ge=1024, description="llama.cpp context (gguf backend)")
     window_s: float = Field(30.0, gt=0)
     window: Literal["start", "middle", "loudest"] = "loudest"
     device: str = "auto"
@@ -85,7 +90,7 @@ class Description(Extractor):
     """Text descriptions from Music Flamingo, the audio encoded once for all prompts."""
 
     name = "description"
-    version = "1"
+    version = "2"
     Params = DescriptionParams
     resources = Resources(cpus=1.0, gpus=1.0, memory_mb=20000, batch_size=1)
     fields = _fields()
@@ -94,11 +99,26 @@ class Description(Extractor):
     def weights(self) -> tuple[str, ...]:  # type: ignore[override]
         return (self.params.model,)  # type: ignore[attr-defined]
 
+    def backend(self) -> str:
+        p: DescriptionParams = self.params  # type: ignore[assignment]
+        if p.backend != "auto":
+            return p.backend
+        try:
+            files = models.store().spec(p.model).files
+        except KeyError:
+            return "transformers"
+        return "gguf" if any(f.path.endswith(".gguf") for f in files) else "transformers"
+
     def unavailable_reason(self) -> str | None:
         try:
-            import torch  # noqa: F401
-            from transformers import MusicFlamingoForConditionalGeneration  # noqa: F401
+            if self.backend() == "gguf":
+                import llama_cpp.mtmd_cpp  # noqa: F401
+            else:
+                import torch  # noqa: F401
+                from transformers import MusicFlamingoForConditionalGeneration  # noqa: F401
         except ImportError as e:
+            if self.backend() == "gguf":
+                return f"needs llama-cpp-python ({e.name}): pip install 'mirset[flamingo]'"
             return (
                 f"needs PyTorch and transformers >= 5 ({e.name}): pip install 'mirset[flamingo-hf]'"
             )
@@ -109,17 +129,24 @@ class Description(Extractor):
         return None
 
     def setup(self) -> None:
-        import torch
-
-        from mirset.describe.transformers_backend import TransformersDescriber
-
         p: DescriptionParams = self.params  # type: ignore[assignment]
-        device = (
-            p.device if p.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-        )
-        self.describer = TransformersDescriber(models.store().require(p.model), device)
+        store = models.store()
+        folder = store.require(p.model)
+        if self.backend() == "gguf":
+            from mirset.describe.gguf_backend import GGUFDescriber, gguf_files
+
+            names = [f.path.rsplit("/", 1)[-1] for f in store.spec(p.model).files]
+            lm, mmproj = gguf_files(folder, names)
+            self.describer: Any = GGUFDescriber(
+                lm, mmproj, gpu=_gpu(p.device), n_ctx=p.n_ctx, max_prompts=len(p.prompts)
+            )
+        else:
+            from mirset.describe.transformers_backend import TransformersDescriber
+
+            device = p.device if p.device != "auto" else ("cuda" if _gpu("auto") else "cpu")
+            self.describer = TransformersDescriber(folder, device)
         info = self.describer.describe_info()
-        self.model_label = f"{p.model} (transformers, {info['dtype']})"
+        self.model_label = f"{p.model} ({self.backend()}, {info['dtype']})"
 
     def extract(self, ctx: TrackContext) -> dict[str, Any]:
         if not hasattr(self, "describer"):
@@ -131,7 +158,8 @@ class Description(Extractor):
             return {f.name: why for f in self.fields}
         window = choose_window(mono, SAMPLE_RATE, p.window_s, p.window)
         lo, hi = int(window.start_s * SAMPLE_RATE), int(window.end_s * SAMPLE_RATE)
-        answers = self.describer.describe(mono[lo:hi], p.prompts)
+        heard = mono[lo:hi]
+        answers = self.describer.describe(heard, p.prompts, seed=zlib.crc32(heard.tobytes()))
         out: dict[str, Any] = {}
         for name in DEFAULT_PROMPTS:
             out[f"music_flamingo_{name}"] = answers.get(
@@ -149,3 +177,17 @@ class Description(Extractor):
             "music_flamingo_window": window.policy,
         }
         return out
+
+
+def _gpu(device: str) -> bool:
+    """Whether ``device`` (``auto``, ``cpu``, ``cuda[:n]``, ``gpu``) means a GPU here."""
+    if device == "auto":
+        try:
+            import torch
+
+            return bool(torch.cuda.is_available())
+        except ImportError:
+            import llama_cpp
+
+            return bool(llama_cpp.llama_supports_gpu_offload())
+    return device.startswith(("cuda", "gpu"))
