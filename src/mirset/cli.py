@@ -74,6 +74,11 @@ def main() -> None:
     type=int,
     help="tracks per worker call, so GPU models batch across tracks (0 = auto).",
 )
+@click.option(
+    "--lookup",
+    is_flag=True,
+    help="also look tracks up online (Spotify, MusicBrainz): the opt-in metadata_lookup extractor.",
+)
 @click.option("--no-progress", is_flag=True, help="no progress bar.")
 @click.option(
     "--json-summary", type=click.Path(path_type=Path), help="also write the summary as JSON."
@@ -92,6 +97,7 @@ def build(
     stems_policy: str | None,
     models_dir: Path | None,
     track_batch: int | None,
+    lookup: bool,
     no_progress: bool,
     json_summary: Path | None,
 ) -> None:
@@ -118,6 +124,10 @@ def build(
         "build.models_dir": str(models_dir) if models_dir else None,
         "build.track_batch": track_batch,
     }
+    if lookup:
+        from mirset.cli_workflow import with_lookup
+
+        overrides["build.extractors"] = with_lookup(overrides["build.extractors"])
     try:
         config = load_config(config_file, overrides)
     except (ValidationError, ValueError) as e:

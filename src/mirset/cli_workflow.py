@@ -91,3 +91,12 @@ def organize(
     if json_report:
         json_report.write_text(json.dumps(plan.to_dict(), indent=2, ensure_ascii=False))
     sys.exit(EXIT_SOME_FAILED if plan.errors else EXIT_OK)
+
+
+def with_lookup(extractors: list[str] | None) -> list[str]:
+    """``mirset build --lookup``: the extractors asked for (every default one when none were
+    named) plus the opt-in ``metadata_lookup``."""
+    from mirset.extractors.base import registry
+
+    names = list(extractors) if extractors else [n for n, c in registry().items() if c.default]
+    return [*names, "metadata_lookup"] if "metadata_lookup" not in names else names
