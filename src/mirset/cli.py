@@ -374,9 +374,10 @@ def models_path(name: str, models_dir: Path | None) -> None:
     sys.exit(EXIT_OK if store.present(name) else EXIT_TRACKS_FAILED)
 
 
-from mirset.cli_workflow import organize  # noqa: E402  (workflow commands: organize, crops)
+from mirset.cli_workflow import crops, organize  # noqa: E402  (workflow commands)
 
 main.add_command(organize)
+main.add_command(crops)
 
 from mirset.cli_export import export, push, tag  # noqa: E402  (export, push and tag commands)
 

@@ -100,3 +100,142 @@ def with_lookup(extractors: list[str] | None) -> list[str]:
 
     names = list(extractors) if extractors else [n for n, c in registry().items() if c.default]
     return [*names, "metadata_lookup"] if "metadata_lookup" not in names else names
+
+
+@click.command()
+@click.argument("out_dir", type=click.Path(path_type=Path))
+@click.argument("crops_dir", type=click.Path(path_type=Path))
+@click.option(
+    "--length",
+    type=click.IntRange(min=1),
+    default=2097152,
+    show_default=True,
+    help="crop length in samples (at each track's own rate); beat-aligned crops may be shorter.",
+)
+@click.option("--beat-aligned", is_flag=True, help="start on downbeats, end on downbeats.")
+@click.option(
+    "--bars-multiple",
+    type=click.IntRange(min=0),
+    default=4,
+    show_default=True,
+    help="beat-aligned crops span a multiple of this many bars (0: any number).",
+)
+@click.option("--overlap", is_flag=True, help="the next crop starts half a length later.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["flac", "wav", "source"]),
+    default="flac",
+    show_default=True,
+    help="crop files (source: keep a lossless source's container; lossy sources give FLAC).",
+)
+@click.option(
+    "--bit-depth",
+    type=click.Choice(["source", "16", "24"]),
+    default="source",
+    show_default=True,
+    help="PCM bit depth (source: the source's; 16 for lossy sources).",
+)
+@click.option("-e", "--extractors", help="extractors for the crops table (default: all but stems).")
+@click.option("-x", "--exclude", help="extractors not to run on the crops.")
+@click.option("-j", "--workers", type=int, help="worker processes for the crops build.")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, path_type=Path),
+    help="YAML config for the crops build.",
+)
+@click.option(
+    "--models-dir", type=click.Path(path_type=Path), help="model weights folder for the build."
+)
+@click.option("--no-build", is_flag=True, help="write the crops only; no crops table.")
+@click.option("--no-progress", is_flag=True, help="no progress bar.")
+def crops(
+    out_dir: Path,
+    crops_dir: Path,
+    length: int,
+    beat_aligned: bool,
+    bars_multiple: int,
+    overlap: bool,
+    fmt: str,
+    bit_depth: str,
+    extractors: str | None,
+    exclude: str | None,
+    workers: int | None,
+    config_file: Path | None,
+    models_dir: Path | None,
+    no_build: bool,
+    no_progress: bool,
+) -> None:
+    """Cut training crops of the tracks built in OUT_DIR into CROPS_DIR, then build their table.
+
+    Crops: CROPS_DIR/<folder>/<Folder>_<N>.<ext>, stems <Folder>_<N>_<stem>.<ext> (same
+    samples), <Folder>_<N>.INFO with the provenance; the crops table (CROPS_DIR/table) holds
+    each crop's own features. Exit: 0 ok, 1 some tracks or crops failed, 2 usage, 3 no table.
+    """
+    from pydantic import ValidationError
+
+    from mirset.builder.build import BuildError, build
+    from mirset.config import load_config
+    from mirset.crops import CropSettings, crop_track, music_dir_of, prune_missing, read_tracks
+    from mirset.extractors.base import registry
+
+    console = Console(stderr=True, soft_wrap=True)
+    try:
+        rows = read_tracks(out_dir)
+    except FileNotFoundError as e:
+        console.print(f"[red]error:[/] {escape(str(e))}")
+        sys.exit(EXIT_FATAL)
+    crops_dir = crops_dir.absolute()
+    if crops_dir == out_dir.absolute():
+        console.print("[red]error:[/] CROPS_DIR must differ from OUT_DIR")
+        sys.exit(EXIT_USAGE)
+    settings = CropSettings(length, beat_aligned, bars_multiple, overlap, fmt, bit_depth)
+    names = (
+        extractors.split(",")
+        if extractors
+        else [n for n, c in registry().items() if c.default and n != "stems"]
+    )
+    overrides = {
+        "build.sidecars": "beside",
+        "build.extractors": [*names, "crop"] if "crop" not in names else names,
+        "build.exclude": exclude.split(",") if exclude else None,
+        "build.workers": workers,
+        "build.models_dir": str(models_dir) if models_dir else None,
+    }
+    try:
+        config = load_config(config_file, overrides)
+    except (ValidationError, ValueError) as e:
+        console.print(f"[red]invalid config:[/] {escape(str(e))}")
+        sys.exit(EXIT_USAGE)
+    failed = 0
+    n_crops = 0
+    for row in rows:
+        try:
+            res = crop_track(row, music_dir_of(row), crops_dir, settings)
+        except Exception as e:  # one bad track never stops the others
+            failed += 1
+            console.print(
+                f"failed: {row['relative_path']}: {type(e).__name__}: {e}",
+                markup=False,
+                highlight=False,
+            )
+            continue
+        n_crops += len(res.crops)
+        line = f"{res.state}: {row['relative_path']} -> {res.folder} ({len(res.crops)} crops)"
+        console.print(line + (f"; {res.note}" if res.note else ""), markup=False, highlight=False)
+    console.print(f"{n_crops} crops of {len(rows)} tracks in {crops_dir}", markup=False)
+    if not no_build:
+        try:
+            summary = build(crops_dir, crops_dir, config, console, progress=not no_progress)
+        except KeyError as e:
+            console.print(f"[red]error:[/] {escape(str(e.args[0]))}")
+            sys.exit(EXIT_USAGE)
+        except BuildError as e:
+            console.print(f"[red]error:[/] {escape(str(e))}")
+            sys.exit(EXIT_FATAL)
+        pruned = prune_missing(crops_dir)
+        if pruned:
+            console.print(f"{pruned} rows of replaced crops removed from the crops table")
+        failed += summary.failed
+    sys.exit(EXIT_SOME_FAILED if failed else EXIT_OK)

@@ -89,7 +89,10 @@ def discover(
         stems_count: dict[str, int] = defaultdict(int)
         for f in audio:
             stems_count[Path(f).stem] += 1
+        sibling_stems = _sibling_stems(audio, stems_count)
         for f in audio:
+            if f in sibling_stems:
+                continue  # "<name>_<stem>.<ext>" beside "<name>.<ext>": a stem of that track
             path = root_path / f
             base = Path(f).stem if stems_count[Path(f).stem] == 1 else f
             rel = _rel(music_dir, path)
@@ -100,10 +103,32 @@ def discover(
                 side = (out_resolved or music_dir) / "tracks" / rel_parent
             size, mtime = _stat(path)
             stems_dir = (out_resolved or music_dir) / "stems" / rel_parent / base
-            found = _stems_in(stems_dir)
+            found = {
+                stem: _rel(music_dir, root_path / g)
+                for g, (owner, stem) in sibling_stems.items()
+                if owner == f
+            }
+            for stem, p in _stems_in(stems_dir).items():
+                found.setdefault(stem, p)
             tracks.append(Track(path, rel, "flat", base, side, found, size, mtime, stems_dir))
     tracks.sort(key=lambda t: t.relative_path)
     return Discovery(tracks, sorted(ignored))
+
+
+def _sibling_stems(audio: list[str], stems_count: dict[str, int]) -> dict[str, tuple[str, str]]:
+    """Flat files named ``<name>_<stem>.<ext>`` beside a ``<name>.<ext>`` with the same extension
+    (training crops and their stem crops, and the like): file -> (owner file, stem name)."""
+    out: dict[str, tuple[str, str]] = {}
+    by_name = {f: f for f in audio}
+    for f in audio:
+        p = Path(f)
+        if "_" not in p.stem:
+            continue
+        owner_stem, stem = p.stem.rsplit("_", 1)
+        owner = owner_stem + p.suffix
+        if stem.lower() in STEM_NAMES and owner in by_name and stems_count[owner_stem] == 1:
+            out[f] = (owner, stem.lower())
+    return out
 
 
 def _rel(music_dir: Path, path: Path) -> str:

@@ -5,7 +5,7 @@ from mirset.extractors import loudness  # noqa: I001, F401
 from mirset.extractors import beats, downbeats, onsets, rhythm, spectral, multiband  # noqa: F401
 from mirset.extractors import harmony, timbre, dynamics, stems, stems_features  # noqa: F401
 from mirset.extractors import aesthetics, essentia_models, description, prompt  # noqa: F401
-from mirset.extractors import track_metadata, metadata_lookup  # noqa: F401
+from mirset.extractors import track_metadata, metadata_lookup, crop  # noqa: F401
 from mirset.extractors.base import Extractor, Null, Resources, register, registry, resolve
 
 __all__ = ["Extractor", "Null", "Resources", "register", "registry", "resolve"]
