@@ -88,10 +88,16 @@ def publishable(table: pa.Table) -> tuple[pa.Table, list[str]]:
     dropped = [c for c in LOCAL_COLUMNS if c in table.column_names]
     table = table.drop_columns(dropped)
     fields = [
-        pa.field(f.name, _normalise_type(f.type), nullable=True, metadata=f.metadata)
+        pa.field(f.name, _normalise_type(f.type), nullable=True, metadata=_sorted(f.metadata))
         for f in table.schema
     ]
-    return table.cast(pa.schema(fields, metadata=table.schema.metadata)), dropped
+    return table.cast(pa.schema(fields, metadata=_sorted(table.schema.metadata))), dropped
+
+
+def _sorted(meta: dict[bytes, bytes] | None) -> dict[bytes, bytes] | None:
+    """Metadata in key order: Delta returns an old version's field metadata in varying order,
+    and the Parquet bytes of an export must not depend on it."""
+    return dict(sorted(meta.items())) if meta else meta
 
 
 def hf_features(schema: pa.Schema, audio_columns: list[str]):  # type: ignore[no-untyped-def]
