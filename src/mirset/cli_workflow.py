@@ -136,7 +136,12 @@ def with_lookup(extractors: list[str] | None) -> list[str]:
     show_default=True,
     help="PCM bit depth (source: the source's; 16 for lossy sources).",
 )
-@click.option("-e", "--extractors", help="extractors for the crops table (default: all but stems).")
+@click.option(
+    "-e",
+    "--extractors",
+    help="extractors for the crops table (default: every default one; Demucs separation only "
+    "when named: crops get the track's stems cut).",
+)
 @click.option("-x", "--exclude", help="extractors not to run on the crops.")
 @click.option("-j", "--workers", type=int, help="worker processes for the crops build.")
 @click.option(
@@ -196,10 +201,13 @@ def crops(
         if extractors
         else [n for n, c in registry().items() if c.default and n != "stems"]
     )
+    excluded = exclude.split(",") if exclude else []
+    if "stems" not in names:  # crops get their stems cut from the track's, never separated
+        excluded.append("stems")
     overrides = {
         "build.sidecars": "beside",
         "build.extractors": [*names, "crop"] if "crop" not in names else names,
-        "build.exclude": exclude.split(",") if exclude else None,
+        "build.exclude": excluded,
         "build.workers": workers,
         "build.models_dir": str(models_dir) if models_dir else None,
     }
