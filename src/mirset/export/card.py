@@ -290,8 +290,9 @@ def render(c: CardInput) -> str:
     lines += [
         "",
         "Re-create this export exactly from the same table with "
-        f"`mirset export hf OUT_DIR HF_DIR --version {v.label}`"
-        + (" --with-audio" if c.audio_columns else "")
+        f"`mirset export hf OUT_DIR HF_DIR --version {v.spec}`"
+        + (" --with-audio" if "audio" in c.audio_columns else "")
+        + (" --with-stems" if any(a != "audio" for a in c.audio_columns) else "")
         + ". Each extractor's parameters are hashed per row in `<extractor>_params`.",
         "",
     ]

@@ -109,7 +109,7 @@ def plan_push(
         raise PushError(f"shards missing from {hf_dir}: {missing}")
     if "/" not in repo_id or repo_id.count("/") != 1:
         raise PushError(f"repo id {repo_id!r}: expected 'owner/name'")
-    name = tag or str(prov.get("label") or f"v{prov.get('table_version')}")
+    name = tag or str(prov.get("label") or f"table-version-{prov.get('table_version')}")
     if not TAG_NAME.match(name):
         raise PushError(f"bad tag name {name!r}")
     files = folder_files(hf_dir)

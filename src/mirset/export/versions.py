@@ -59,10 +59,16 @@ class TableVersion:
 
     @property
     def label(self) -> str:
-        """``tag`` (when one names it) or ``v<N>``: used for Hub tags and file names."""
-        if self.requested and not self.requested.isdigit():
+        """The tag that names this version (the one asked for, else the first), or
+        ``table-version-<N>``: the Hub tag of a push, never mistaken for a user's tag."""
+        if self.requested and self.requested in self.tags:
             return self.requested
-        return self.tags[0] if self.tags else f"v{self.version}"
+        return self.tags[0] if self.tags else f"table-version-{self.version}"
+
+    @property
+    def spec(self) -> str:
+        """What to pass as ``--version`` to get this version again: a tag, else the number."""
+        return self.label if self.tags else str(self.version)
 
     def delta(self) -> DeltaTable:
         try:
@@ -177,10 +183,8 @@ def resolve(out_dir: Path, version: int | str | None = None) -> TableVersion:
     requested = None if version is None else str(version)
     if version is None:
         number = latest
-    elif isinstance(version, int) or (
-        str(version).lstrip("v").isdigit() and str(version) not in tags
-    ):
-        number = int(str(version).lstrip("v"))
+    elif isinstance(version, int) or str(version).isdigit():
+        number = int(version)
         if number not in hist:
             raise VersionError(f"table version {number} does not exist (latest: {latest})")
     elif str(version) in tags:

@@ -51,7 +51,8 @@ class MirsetDataset(Dataset):
         music_dir: where the audio is now (default: where it was built from; needed for an
             HF repo exported without audio).
         seed: makes crops and prompt choices reproducible (per item and epoch).
-        include_failed: keep rows whose analysis failed (``status`` not ``ok``).
+        include_failed: keep rows whose analysis failed (``status`` not ``ok``); a track whose
+            audio could not be decoded is still left out (listed in ``dropped``).
     """
 
     def __init__(
@@ -138,6 +139,10 @@ class MirsetDataset(Dataset):
         self.rows: list[dict[str, Any]] = []
         self.dropped: list[tuple[str, str]] = []
         for r in rows:
+            if r.get("duration_s") is None or r.get("sample_rate") is None:
+                # a failed decode (include_failed): there is no audio to crop, whatever `missing`
+                self.dropped.append((r["relative_path"], "no decodable audio"))
+                continue
             prompts = prompt_candidates(r, self.prompt_sources)
             lacking = [f for f in self.features if r.get(f) is None]
             if not prompts:
