@@ -46,7 +46,7 @@ if [ $stems = 1 ]; then
   python -m pip install -q "$TORCH_SPEC"
   extras="stems"
 fi
-[ $dev = 1 ] && extras="stems,dev,lookup,hf"
+[ $dev = 1 ] && extras="stems,dev,lookup,hf,ray"
 [ $stems = 1 ] && extras="$extras,aesthetics,flamingo-hf"
 constraints="$(mktemp)"
 python -c "import torch; print(f'torch=={torch.__version__.split(\"+\")[0]}')" > "$constraints" 2>/dev/null || true

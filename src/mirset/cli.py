@@ -19,6 +19,7 @@ EXIT_OK = 0
 EXIT_TRACKS_FAILED = 1  # the build finished, but some tracks failed (see the summary)
 EXIT_USAGE = 2  # bad command line or config (click's own code)
 EXIT_FATAL = 3  # the build could not run (music folder missing, table unwritable, locked)
+EXIT_INTERRUPTED = 130  # Ctrl-C: what finished is committed
 SCHEMA_COLUMNS = (
     "column",
     "type",
@@ -79,6 +80,12 @@ def main() -> None:
     is_flag=True,
     help="also look tracks up online (Spotify, MusicBrainz): the opt-in metadata_lookup extractor.",
 )
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "ray"]),
+    help="local worker processes (default) or Ray actors (starts Ray here unless an address).",
+)
+@click.option("--ray-address", help="Ray cluster to join (default: $RAY_ADDRESS, else local).")
 @click.option("--no-progress", is_flag=True, help="no progress bar.")
 @click.option(
     "--json-summary", type=click.Path(path_type=Path), help="also write the summary as JSON."
@@ -98,12 +105,15 @@ def build(
     models_dir: Path | None,
     track_batch: int | None,
     lookup: bool,
+    executor: str | None,
+    ray_address: str | None,
     no_progress: bool,
     json_summary: Path | None,
 ) -> None:
     """Analyse the audio in MUSIC_DIR into a versioned table in OUT_DIR.
 
-    Exit status: 0 all tracks ok; 1 some tracks failed; 2 usage error; 3 the build could not run.
+    Exit status: 0 all tracks ok; 1 some tracks failed; 2 usage error; 3 the build could not
+    run; 130 interrupted (Ctrl-C: every finished track is committed).
     """
     from pydantic import ValidationError
 
@@ -123,6 +133,8 @@ def build(
         "build.stems": stems_policy,
         "build.models_dir": str(models_dir) if models_dir else None,
         "build.track_batch": track_batch,
+        "build.executor": executor,
+        "build.ray_address": ray_address,
     }
     if lookup:
         from mirset.cli_workflow import with_lookup
@@ -143,6 +155,8 @@ def build(
         sys.exit(EXIT_FATAL)
     if json_summary:
         json_summary.write_text(json.dumps(summary.to_dict(), indent=2, default=str))
+    if summary.interrupted:
+        sys.exit(EXIT_INTERRUPTED)
     sys.exit(EXIT_TRACKS_FAILED if summary.failed else EXIT_OK)
 
 

@@ -67,7 +67,17 @@ class BuildConfig(_Strict):
         default_factory=list, description="extractors not to run (e.g. stems on a CPU-only box)"
     )
     retry_failed: bool = False
-    executor: Literal["local"] = "local"
+    executor: Literal["local", "ray"] = Field(
+        "local", description="local: worker processes here; ray: Ray actors (local or a cluster)"
+    )
+    ray_address: str | None = Field(
+        None, description="Ray cluster address (default: $RAY_ADDRESS, else start Ray here)"
+    )
+    ray_cpu_actors: int = Field(0, ge=0, description="CPU-stage actors (0 = the cluster's CPUs)")
+    ray_gpu_actors: int = Field(
+        0, ge=0, description="GPU-stage actors (0 = per GPU, by the models' GPU fractions)"
+    )
+    ray_retries: int = Field(2, ge=0, description="retries of a call whose actor died")
 
 
 class MirsetConfig(_Strict):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from rich.markup import escape
 
 from mirset.builder.discover import discover
 from mirset.builder.executors.local import LocalExecutor, WorkerSpec
+from mirset.builder.executors.ray_executor import RayExecutor, RaySettings
 from mirset.builder.plan import Plan, make_plan, prior_columns
 from mirset.builder.process import TrackResult, TrackTask
 from mirset.builder.report import BuildSummary, make_progress, print_summary
@@ -140,38 +142,65 @@ def _build_locked(
         models_dir=str(models_store().root),
     )
     batch = bc.track_batch or auto_track_batch(list(runnable.values()))
-    executor = LocalExecutor(spec, bc.workers, bc.track_timeout_s, batch)
+    executor: LocalExecutor | RayExecutor
+    if bc.executor == "ray":
+        settings = RaySettings(bc.ray_address, bc.ray_cpu_actors, bc.ray_gpu_actors, bc.ray_retries)
+        executor = RayExecutor(spec, settings, bc.track_timeout_s, batch)
+    else:
+        executor = LocalExecutor(spec, bc.workers, bc.track_timeout_s, batch)
     previous_rows: dict[str, dict[str, Any]] = {}
-    pending: list[dict[str, Any]] = []
     config_hash = config.config_hash()
     all_names = [e.name for e in extractors]
 
+    sink = _RowSink(store, schema, bc.batch_size)
     with make_progress(console, progress) as bar:
         task_id = bar.add_task("analysing", total=len(plan.todo), audio_s=0.0)
-        for result in executor.run(_tasks(plan, music_dir, store, previous_rows, bc.sidecars)):
-            row = _finalize(
-                previous_rows.pop(result.relative_path, None), result, config_hash, all_names
-            )
-            pending.append(row)
-            summary.audio_s += result.audio_s
-            for step, sec in result.timings.items():
-                summary.step_s[step] += sec
-            if row["status"] == "ok":
-                summary.ok += 1
-            else:
-                summary.failed += 1
-                summary.failures.append((result.relative_path, row["status"]))
-            bar.update(task_id, advance=1, audio_s=summary.audio_s)
-            if len(pending) >= bc.batch_size:
-                store.commit(pending, schema)
-                pending = []
-        store.commit(pending, schema)
-    if summary.planned:
+        results = executor.run(_tasks(plan, music_dir, store, previous_rows, bc.sidecars))
+        try:
+            for result in results:
+                row = _finalize(
+                    previous_rows.pop(result.relative_path, None), result, config_hash, all_names
+                )
+                sink.add(row)
+                summary.audio_s += result.audio_s
+                for step, sec in result.timings.items():
+                    summary.step_s[step] += sec
+                if row["status"] == "ok":
+                    summary.ok += 1
+                else:
+                    summary.failed += 1
+                    summary.failures.append((result.relative_path, row["status"]))
+                bar.update(task_id, advance=1, audio_s=summary.audio_s)
+        except KeyboardInterrupt:
+            summary.interrupted = True  # Ctrl-C: keep every finished row
+        finally:
+            results.close()  # stops the workers / actors
+            sink.flush()
+    if isinstance(executor, RayExecutor):
+        summary.stages = {k: asdict(v) for k, v in executor.stages.items()}
+    if summary.planned and not summary.interrupted:
         store.compact_if_fragmented()
     summary.wall_s = time.perf_counter() - summary.started
     summary.table_version = store.version()
     print_summary(console, summary)
     return summary
+
+
+class _RowSink:
+    """Rows waiting for their commit: every ``batch_size`` rows go into one table version."""
+
+    def __init__(self, store: TrackStore, schema: Any, batch_size: int) -> None:
+        self.store, self.schema, self.batch_size = store, schema, batch_size
+        self.pending: list[dict[str, Any]] = []
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.pending.append(row)
+        if len(self.pending) >= self.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        self.store.commit(self.pending, self.schema)
+        self.pending = []
 
 
 def _tasks(

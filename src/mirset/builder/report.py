@@ -66,6 +66,8 @@ class BuildSummary:
     unavailable: dict[str, str] = field(default_factory=dict)
     table_version: int | None = None
     table_path: str = ""
+    stages: dict[str, dict] = field(default_factory=dict)  # Ray: per-stage actors and throughput
+    interrupted: bool = False
 
     @property
     def skipped(self) -> int:
@@ -89,6 +91,8 @@ class BuildSummary:
             "step_seconds": dict(self.step_s),
             "failures": self.failures,
             "table_version": self.table_version,
+            "stages": self.stages,
+            "interrupted": self.interrupted,
         }
 
 
@@ -114,6 +118,31 @@ def print_summary(console: Console, s: BuildSummary) -> None:
         for name, sec in sorted(s.step_s.items(), key=lambda kv: -kv[1]):
             steps.add_row(name, f"{sec:.2f}", f"{s.audio_s / sec:.0f}" if sec > 0 else "-")
         console.print(steps)
+    if s.stages:
+        stages = Table(title="Ray stages")
+        for col in (
+            "stage",
+            "actors",
+            "GPUs each",
+            "tracks",
+            "busy s",
+            "tracks/s/actor",
+            "restarts",
+        ):
+            stages.add_column(col, justify="right")
+        for name, st in s.stages.items():
+            if not st["actors"]:
+                continue
+            rate = st["tracks"] / st["busy_s"] if st["busy_s"] else 0.0
+            stages.add_row(
+                name, str(st["actors"]), f"{st['num_gpus']:g}", str(st["tracks"]),
+                f"{st['busy_s']:.1f}", f"{rate:.2f}", str(st["restarts"]),
+            )  # fmt: skip
+        console.print(stages)
+    if s.interrupted:
+        console.print(
+            "[yellow]interrupted:[/] every finished track is committed; run again to go on"
+        )
     for name, reason in s.unavailable.items():
         console.print(f"[yellow]unavailable[/] {name}: {reason}")
     if s.ignored:
