@@ -13,7 +13,7 @@ import yaml
 from export_helpers import built_dataset
 from helpers import run_mirset
 from mirset.audio import decode
-from mirset.export.hf import ExportError, export_hf, plan_shards
+from mirset.export.hf import ExportError, audio_row_group, export_hf, plan_shards
 from mirset.export.tableinfo import AudioMissingError
 from mirset.export.versions import resolve
 
@@ -35,21 +35,22 @@ def repo(built, tmp_path_factory):
     return hf
 
 
+@pytest.fixture(scope="module", autouse=True)
+def offline():
+    """The consumer runs offline: no Hub lookups for a local repo."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("HF_HUB_OFFLINE", "1")
+    mp.setenv("HF_DATASETS_OFFLINE", "1")
+    yield
+    mp.undo()
+
+
 @pytest.fixture(scope="module")
-def loaded(repo, tmp_path_factory, monkeypatch_module):
+def loaded(repo, tmp_path_factory):
     import datasets
 
-    monkeypatch_module.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch_module.setenv("HF_DATASETS_OFFLINE", "1")
     cache = tmp_path_factory.mktemp("hf-cache")
     return datasets.load_dataset(str(repo), split="train", cache_dir=str(cache))
-
-
-@pytest.fixture(scope="module")
-def monkeypatch_module():
-    mp = pytest.MonkeyPatch()
-    yield mp
-    mp.undo()
 
 
 def test_layout_and_yaml_header(repo) -> None:
@@ -168,6 +169,13 @@ def test_shards_are_sized_and_all_load(built, tmp_path) -> None:
     assert [r["relative_path"] for r in ds.select_columns(["relative_path"])] == sorted(
         r["relative_path"] for r in ds.select_columns(["relative_path"])
     )
+    for name in names:  # audio row groups stay small: one track per read, not a hundred
+        meta = pq.ParquetFile(hf / "data" / name).metadata
+        assert all(
+            meta.row_group(g).total_byte_size < 70_000_000 for g in range(meta.num_row_groups)
+        )
+    assert audio_row_group([40_000_000] * 10) == 1 and audio_row_group([1_000_000] * 500) == 64
+    assert audio_row_group([1000] * 500) == 100
     assert plan_shards([5, 5, 5], 10) == [(0, 2), (2, 3)]
     assert plan_shards([50, 1], 10) == [(0, 1), (1, 2)]  # one big track gets its own shard
 

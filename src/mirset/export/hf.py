@@ -42,7 +42,10 @@ from mirset.export.tableinfo import (
 from mirset.export.versions import TableVersion, resolve
 
 DEFAULT_MAX_SHARD_BYTES = 500_000_000  # the Hub's recommended Parquet file size
-AUDIO_ROW_GROUP = 100  # small row groups for audio, as `datasets` writes them (viewer, streaming)
+# audio row groups: at most 100 rows (as `datasets` writes audio) and about 64 MB, so a reader
+# that needs one track (the viewer, streaming, MirsetDataset) does not read a hundred songs
+AUDIO_ROW_GROUP = 100
+AUDIO_ROW_GROUP_BYTES = 64_000_000
 AUDIO_TYPE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
 PROVENANCE_FILE = "mirset.json"
 
@@ -125,6 +128,12 @@ def plan_shards(sizes: list[int], max_bytes: int) -> list[tuple[int, int]]:
     if sizes:
         ranges.append((start, len(sizes)))
     return ranges
+
+
+def audio_row_group(sizes: list[int]) -> int:
+    """Rows per row group for a shard with these row sizes (bytes)."""
+    mean = sum(sizes) / max(1, len(sizes))
+    return max(1, min(AUDIO_ROW_GROUP, int(AUDIO_ROW_GROUP_BYTES // max(1.0, mean))))
 
 
 def _audio_sources(
@@ -229,7 +238,7 @@ def export_hf(
         pq.write_table(
             part,
             tmp,
-            row_group_size=AUDIO_ROW_GROUP if audio_columns else None,
+            row_group_size=audio_row_group(sizes[start:end]) if audio_columns else None,
             compression="zstd",
         )
         tmp.replace(data / name)

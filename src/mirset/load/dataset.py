@@ -167,6 +167,7 @@ class MirsetDataset(Dataset):
                 }
             )
         self._files: dict[str, Any] = {}
+        self._group: tuple[tuple[str, int], Any] | None = None
 
     # ------------------------------------------------------------------ torch protocol
     def __len__(self) -> int:
@@ -179,6 +180,7 @@ class MirsetDataset(Dataset):
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_files"] = {}  # open Parquet files stay in the process that opened them
+        state["_group"] = None
         return state
 
     def _rng(self, index: int) -> random.Random:
@@ -213,8 +215,10 @@ class MirsetDataset(Dataset):
         for g in range(meta.num_row_groups):
             n = meta.row_group(g).num_rows
             if row < n:
-                group = pf.read_row_group(g, columns=["audio"])
-                return group.column("audio")[row].as_py()["bytes"]
+                # the last row group read stays cached (exports keep them near 64 MB)
+                if self._group is None or self._group[0] != (shard, g):
+                    self._group = ((shard, g), pf.read_row_group(g, columns=["audio"]))
+                return self._group[1].column("audio")[row].as_py()["bytes"]
             row -= n
         raise IndexError(f"row {row} beyond {shard}")
 
