@@ -219,3 +219,28 @@ def test_number_ranges_and_errors(built, tmp_path) -> None:
     assert block["conditioning"]["configs"][1]["config"]["max_val"] == 701
     with pytest.raises(SatExportError, match="no track has every chosen feature"):
         export_sat(built.out, tmp_path / "s", features=["stems_clipped_samples"])
+
+
+def test_exports_never_delete_what_they_did_not_write(built, tmp_path) -> None:
+    from mirset.export.hf import ExportError, export_hf
+
+    (tmp_path / "hf" / "plots").mkdir(parents=True)
+    (tmp_path / "hf" / "plots" / "mine.png").write_bytes(b"x")
+    with pytest.raises(ExportError, match="did not write"):
+        export_hf(built.out, tmp_path / "hf")
+    (tmp_path / "sat" / "audio").mkdir(parents=True)
+    (tmp_path / "sat" / "audio" / "song.wav").write_bytes(b"x")
+    with pytest.raises(SatExportError, match="not written by"):
+        export_sat(built.out, tmp_path / "sat")
+    (tmp_path / "wds").mkdir()
+    (tmp_path / "wds" / "shard-000000.tar").write_bytes(b"x")
+    with pytest.raises(SatExportError, match="did not write"):
+        export_wds(built.out, tmp_path / "wds")
+    assert (tmp_path / "sat" / "audio" / "song.wav").exists()
+    # a second export into its own folder replaces the first
+    export_sat(built.out, tmp_path / "sat2")
+    export_sat(built.out, tmp_path / "sat2", features=["lufs"])
+    assert (
+        "silence.wav"
+        in json.loads((tmp_path / "sat2" / "mirset_metadata.json").read_text())["left_out"]
+    )

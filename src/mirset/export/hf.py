@@ -210,6 +210,13 @@ def export_hf(
     )
 
     hf_dir = Path(hf_dir)
+    if not (hf_dir / PROVENANCE_FILE).is_file() and any(
+        (hf_dir / d).is_dir() and any((hf_dir / d).iterdir()) for d in ("data", "plots")
+    ):
+        raise ExportError(
+            f"{hf_dir} has data/ or plots/ that `mirset export hf` did not write: "
+            "export into an empty folder (or a repo exported before)"
+        )
     data = hf_dir / "data"
     data.mkdir(parents=True, exist_ok=True)
     for old in data.glob("train-*.parquet"):

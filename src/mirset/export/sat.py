@@ -255,6 +255,11 @@ def export_sat(
     sel = select(out_dir, version, features, prompt_sources, music_dir, include_failed)
     audio_dir = sat_dir / "audio"
     if audio_dir.exists():
+        if not (sat_dir / METADATA_FILE).is_file() and any(audio_dir.iterdir()):
+            raise SatExportError(
+                f"{audio_dir} exists and was not written by `mirset export sat`: "
+                "export into an empty folder (or one exported before)"
+            )
         shutil.rmtree(audio_dir)
     audio_dir.mkdir(parents=True)
     keyed: dict[str, TrackEntry] = {}

@@ -95,6 +95,10 @@ def export_wds(
     wds_dir = Path(wds_dir).absolute()
     sel = select(out_dir, version, features, prompt_sources, music_dir, include_failed)
     wds_dir.mkdir(parents=True, exist_ok=True)
+    if list(wds_dir.glob("shard-*.tar")) and not (wds_dir / "manifest.json").is_file():
+        raise SatExportError(
+            f"{wds_dir} holds shard-*.tar files that `mirset export wds` did not write"
+        )
     for old in wds_dir.glob("shard-*.tar"):
         old.unlink()
     mtime = (sel.version.timestamp_ms or 0) // 1000
