@@ -94,6 +94,7 @@ def test_push_calls_the_hub_api_and_tags_the_commit(repo, token, monkeypatch) ->
     _, _, kw = rec.calls[1]
     assert Path(kw["folder_path"]) == repo and kw["repo_type"] == "dataset"
     assert "v1" in kw["commit_message"] and "**/.*.tmp" in kw["ignore_patterns"]
+    assert kw["delete_patterns"] == ["data/train-*.parquet", "plots/*.png"]
     _, args, kw = rec.calls[2]
     assert args == ("me/my-set",) and kw["tag"] == "v1" and kw["revision"] == "0123abcd" * 5
     assert kw["repo_type"] == "dataset"
@@ -110,11 +111,26 @@ def test_push_tag_override_and_large_folder_path(repo, token) -> None:
         def repo_info(self, repo_id, repo_type):
             return type("Info", (), {"sha": "feed" * 10})()
 
+        def list_repo_files(self, repo_id, repo_type):
+            return self.remote
+
+        def create_commit(self, repo_id, operations, **kwargs):
+            self.calls.append(("create_commit", (repo_id, operations), kwargs))
+            return type("CommitInfo", (), {"oid": "dead" * 10})()
+
     rec = Large()
+    rec.remote = ["README.md", "data/train-00000-of-00001.parquet", "plots/keys.png"]
     plan.method = "upload_large_folder"
-    assert push(plan, api=rec) == "feed" * 10
+    assert push(plan, api=rec) == "feed" * 10  # nothing stale: the upload's own commit
     assert [c[0] for c in rec.calls] == ["create_repo", "upload_large_folder", "create_tag"]
     assert rec.calls[2][2]["revision"] == "feed" * 10
+    # an earlier version had more shards: the extra one is deleted, and that commit is tagged
+    rec = Large()
+    rec.remote = ["data/train-00000-of-00002.parquet", "data/train-00001-of-00002.parquet", "x.txt"]
+    assert push(plan, api=rec) == "dead" * 10
+    assert [c[0] for c in rec.calls][-2:] == ["create_commit", "create_tag"]
+    deleted = [op.path_in_repo for op in rec.calls[-2][1][1]]
+    assert deleted == ["data/train-00000-of-00002.parquet", "data/train-00001-of-00002.parquet"]
 
 
 def test_push_refuses_without_token_or_export(repo, tmp_path, monkeypatch) -> None:

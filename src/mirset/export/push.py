@@ -3,7 +3,8 @@
 A thin layer over ``huggingface_hub``: ``create_repo`` (dataset, ``exist_ok``), then
 ``upload_large_folder`` for big folders where the installed version has it (resumable, many
 commits) or ``upload_folder`` (which itself commits big folders in parts since
-``huggingface_hub`` 1.x with ``hf_xet``), then ``create_tag`` on the uploaded commit. The token
+``huggingface_hub`` 1.x with ``hf_xet``), then ``create_tag`` on the uploaded commit. Shards and
+plots of an earlier version that the new one lacks are deleted in the same push. The token
 comes from ``HF_TOKEN`` or the login cache, resolved by ``huggingface_hub`` itself; mirset only
 says where it was found and never prints it. :func:`plan_push` lists exactly the files
 ``upload_folder`` would send (same listing, same ignore patterns), without any network call.
@@ -15,6 +16,7 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,9 @@ LARGE_FOLDER_BYTES = 5_000_000_000  # above this, upload_large_folder when avail
 LARGE_FOLDER_FILES = 1000
 # never uploaded: our own temporary files (an interrupted export's shard, plot or card)
 EXTRA_IGNORE = ["**/.*.tmp", ".*.tmp"]
+# files an export owns: on the Hub, those the new version does not have are deleted in the same
+# push (else an old version's extra shard would stay matched by data/train-*.parquet)
+OWNED = ["data/train-*.parquet", "plots/*.png"]
 
 
 class PushError(Exception):
@@ -55,6 +60,8 @@ class PushPlan:
             f"dataset version: table version {prov.get('table_version')} "
             f"({prov.get('label')}), {prov.get('rows')} tracks",
             f"upload: {self.method}, {len(self.files)} files, {self.total_bytes:,} bytes",
+            "on the Hub, files matching " + ", ".join(OWNED) + " that are not listed here are "
+            "deleted (an earlier version's shards and plots)",
             f"then tag: {self.tag}",
             f"token: {self.token_source or 'none found (set HF_TOKEN or run `hf auth login`)'}",
             "files:",
@@ -134,6 +141,9 @@ def push(plan: PushPlan, api: Any = None, log: Callable[[str], None] = lambda _m
     prov = plan.provenance
     message = f"mirset dataset {plan.tag} (table version {prov.get('table_version')})"
     if plan.method == "upload_large_folder":
+        local = {path for path, _ in plan.files}
+        before = api.list_repo_files(plan.repo_id, repo_type="dataset")
+        stale = [f for f in before if f not in local and any(fnmatch(f, p) for p in OWNED)]
         api.upload_large_folder(
             repo_id=plan.repo_id,
             folder_path=str(plan.hf_dir),
@@ -141,7 +151,18 @@ def push(plan: PushPlan, api: Any = None, log: Callable[[str], None] = lambda _m
             private=plan.private,
             ignore_patterns=list(EXTRA_IGNORE),
         )
-        revision = api.repo_info(plan.repo_id, repo_type="dataset").sha
+        if stale:
+            from huggingface_hub import CommitOperationDelete
+
+            info = api.create_commit(
+                plan.repo_id,
+                [CommitOperationDelete(path_in_repo=f) for f in stale],
+                commit_message=f"{message}: remove files of the previous version",
+                repo_type="dataset",
+            )
+            revision = info.oid
+        else:
+            revision = api.repo_info(plan.repo_id, repo_type="dataset").sha
     else:
         info = api.upload_folder(
             repo_id=plan.repo_id,
@@ -149,6 +170,7 @@ def push(plan: PushPlan, api: Any = None, log: Callable[[str], None] = lambda _m
             repo_type="dataset",
             commit_message=message,
             ignore_patterns=list(EXTRA_IGNORE),
+            delete_patterns=list(OWNED),  # the library keeps the files it uploads
         )
         revision = info.oid
     log(f"uploaded {len(plan.files)} files ({plan.total_bytes:,} bytes) as commit {revision}")
