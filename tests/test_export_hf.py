@@ -142,7 +142,8 @@ def test_card_statistics_provenance_and_plots(repo, built) -> None:
     text = (repo / "README.md").read_text(encoding="utf-8")
     assert "| tracks | 5 |" in text and "| tracks left out (failed analysis) | 1 |" in text
     assert f"| table version | {built.latest} |" in text
-    assert "| extractor `beats` | version 2 |" in text
+    assert re.search(r"\| extractor `beats` \| version 2, parameters [0-9a-f]{6,} \|", text)
+    assert "| extractor `stems` | not run |" in text
     m = re.search(r"\| `bpm` \| (\d+) \| (\d+) \|", text)
     assert m and int(m.group(1)) == 4 and int(m.group(2)) == 1  # silence has no tempo
     images = re.findall(r"!\[[^\]]*\]\((plots/[^)]+\.png)\)", text)

@@ -284,7 +284,7 @@ def render(c: CardInput) -> str:
         ["table version committed", v.timestamp or ""],
         ["config hash (tracks)", config_hashes],
     ]
-    prov += [[f"extractor `{k}`", f"version {val}"] for k, val in c.extractor_versions.items()]
+    prov += [[f"extractor `{k}`", val] for k, val in c.extractor_versions.items()]
     lines += ["## Provenance", ""]
     lines += _md_table(["", ""], prov)
     lines += [

@@ -91,12 +91,23 @@ def numeric_features(schema: pa.Schema) -> list[FieldInfo]:
 
 
 def extractor_versions(schema: pa.Schema, rows: Sequence[Mapping[str, Any]]) -> dict[str, str]:
-    """``{extractor: versions found in the rows}`` from the ``<extractor>_version`` columns."""
+    """``{extractor: "version 2, parameters 1a2b3c4d"}`` from the rows' ``<extractor>_version``
+    and ``<extractor>_params`` columns (several values when rows were built differently)."""
     out: dict[str, str] = {}
+    names = set(schema.names)
     for f in field_infos(schema):
         if f.bookkeeping and f.name == f"{f.extractor}_version":
             seen = sorted({str(r.get(f.name)) for r in rows if r.get(f.name) is not None})
-            out[f.extractor] = ", ".join(seen) if seen else "not run"
+            if not seen:
+                out[f.extractor] = "not run"
+                continue
+            text = "version " + ", ".join(seen)
+            params_col = f"{f.extractor}_params"
+            if params_col in names:
+                params = sorted({str(r[params_col]) for r in rows if r.get(params_col)})
+                if params:
+                    text += ", parameters " + ", ".join(params)
+            out[f.extractor] = text
     return out
 
 
