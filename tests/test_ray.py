@@ -187,3 +187,43 @@ def test_resume_after_the_driver_is_killed(music: Path, tmp_path: Path) -> None:
     assert again.returncode == 0, again.stderr
     paths = read_table(out).column("relative_path").to_pylist()
     assert len(paths) == len(set(paths)) == 9
+
+
+def test_ctrl_c_commits_what_finished(music: Path, tmp_path: Path) -> None:
+    out, summary = tmp_path / "out", tmp_path / "s.json"
+    before = _ray_processes()
+    proc = _start(
+        ["build", str(music), str(out), "--executor", "ray", "-e", CHEAP, "--no-progress",
+         "--sidecars", "none", "--batch-size", "100", "--json-summary", str(summary)]
+    )  # fmt: skip
+    deadline = time.monotonic() + 300
+    seen = False
+    while not seen and proc.poll() is None and time.monotonic() < deadline:
+        for p in psutil.process_iter(["cmdline"]):
+            seen = seen or "ray::_StageWorker.run" in " ".join(p.info["cmdline"] or [])
+        time.sleep(0.05)
+    time.sleep(2.0)  # a few tracks finish, none committed yet (batch size 100)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    _kill_new_ray(before)
+    assert proc.returncode == 130, err
+    done = json.loads(summary.read_text())
+    assert done["interrupted"] is True
+    paths = read_table(out).column("relative_path").to_pylist()
+    assert len(paths) == len(set(paths)) == done["ok"] + done["failed"] > 0
+
+
+def test_cluster_launcher_config_is_valid() -> None:
+    """ray_cluster.yaml passes the cluster launcher's own schema, defaults filled in."""
+    import yaml
+    from ray.autoscaler._private.util import prepare_config, validate_config
+
+    config = yaml.safe_load((Path(__file__).parents[1] / "ray_cluster.yaml").read_text())
+    validate_config(config)
+    full = prepare_config(config)
+    validate_config(full)
+    types = full["available_node_types"]
+    assert types["gpu_worker"]["resources"]["GPU"] == 1
+    assert types["head"]["resources"]["CPU"] == 0
+    assert any("setup.sh --stems" in c for c in full["setup_commands"])
+    assert "--executor ray" in (Path(__file__).parents[1] / "ray_cluster.yaml").read_text()
