@@ -106,3 +106,21 @@ def test_silence_and_missing_weights(corpus, tmp_path: Path, extractor: Descript
     message = " ".join(proc.stderr.split())
     assert "will not run" in message and "mirset models fetch music-flamingo-hf" in message
     assert rows_by_path(tmp_path / "out")["a.wav"]["music_flamingo_full"] is None
+
+
+def test_prompts_of_one_sampling_setting_share_one_generate(
+    corpus, extractor: Description, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The five greedy prompts are one batched generate call; 'tags' samples, so it has its own."""
+    model = extractor.describer.model
+    original, batches = model.generate, []
+
+    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
+        batches.append(kwargs["inputs_embeds"].shape[0])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(model, "generate", counting)
+    ctx = TrackContext.from_file(corpus.path(TRACK), AnalysisConfig())
+    out = extractor.extract(ctx)
+    assert sorted(batches) == [1, 5]
+    assert all(isinstance(out[f"music_flamingo_{n}"], str) for n in DEFAULT_PROMPTS)

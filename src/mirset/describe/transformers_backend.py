@@ -5,7 +5,8 @@ is loaded once per worker from a folder of the model store, in bfloat16 on a GPU
 the processor turns the chosen window into mel features and the model's audio tower and
 projector run **once** (``get_audio_features``); every prompt then only embeds its own tokens,
 puts the cached audio embeddings in the ``<sound>`` placeholders — as the model's own forward
-does — and generates from those embeddings. The old tool re-encoded the audio (and reloaded a
+does — and the prompts that share a sampling setting are generated together from those
+embeddings in one left-padded ``generate`` call. The old tool re-encoded the audio (and reloaded a
 7.6 GB model) for each of its five prompts.
 """
 
@@ -80,33 +81,67 @@ class TransformersDescriber:
                 return_dict=True,
             ).pooler_output
             self.encodes += 1
-            out: dict[str, str] = {}
-            for name in names:
-                p = prompts[name]
-                if name == names[0]:
-                    ids, mask = first["input_ids"], first["attention_mask"]
-                else:
-                    if expanded_sound is None:
-                        tok = self.processor
-                        expanded_sound = (
-                            tok.audio_bos_token + tok.audio_token * n_audio + tok.audio_eos_token
-                        )
-                    text = self._chat(p.text).replace(self.processor.audio_token, expanded_sound, 1)
-                    enc = self.processor.tokenizer([text], return_tensors="pt").to(self.device)
-                    ids, mask = enc["input_ids"], enc["attention_mask"]
-                embeds = self.model.get_input_embeddings()(ids)
-                slots = (ids == self.audio_token_id).unsqueeze(-1).expand_as(embeds)
-                embeds = embeds.masked_scatter(slots, audio_embeds.to(embeds.dtype))
-                generated = self.model.generate(
-                    inputs_embeds=embeds,
-                    attention_mask=mask,
-                    max_new_tokens=p.max_tokens,
-                    do_sample=p.temperature > 0,
-                    temperature=p.temperature if p.temperature > 0 else None,
-                    top_p=p.top_p if p.temperature > 0 else None,
+            ids_of: dict[str, Any] = {names[0]: first["input_ids"][0]}
+            for name in names[1:]:
+                if expanded_sound is None:
+                    tok = self.processor
+                    expanded_sound = (
+                        tok.audio_bos_token + tok.audio_token * n_audio + tok.audio_eos_token
+                    )
+                text = self._chat(prompts[name].text).replace(
+                    self.processor.audio_token, expanded_sound, 1
                 )
-                text = self.processor.batch_decode(generated, skip_special_tokens=True)[0]
-                out[name] = t5_safe(strip_structural_tokens(text))
+                enc = self.processor.tokenizer([text], return_tensors="pt").to(self.device)
+                ids_of[name] = enc["input_ids"][0]
+            groups: dict[tuple[float, float], list[str]] = {}
+            for name in names:  # one generate call per sampling setting
+                p = prompts[name]
+                key = (p.temperature, p.top_p if p.temperature > 0 else 1.0)
+                groups.setdefault(key, []).append(name)
+            out: dict[str, str] = {}
+            for group in groups.values():
+                out |= self._generate(group, prompts, ids_of, audio_embeds)
+        return {name: out[name] for name in names}
+
+    def _generate(
+        self,
+        names: list[str],
+        prompts: dict[str, DescriptionPrompt],
+        ids_of: dict[str, Any],
+        audio_embeds: Any,
+    ) -> dict[str, str]:
+        """Answer prompts of one sampling setting in one left-padded ``generate`` call, each
+        answer then cut to its own token limit."""
+        import torch
+
+        pad = self.processor.tokenizer.pad_token_id
+        pad = pad if pad is not None else self.processor.tokenizer.eos_token_id
+        width = max(len(ids_of[n]) for n in names)
+        ids = torch.full((len(names), width), pad, dtype=torch.long, device=self.device)
+        mask = torch.zeros((len(names), width), dtype=torch.long, device=self.device)
+        for row, name in enumerate(names):
+            n = len(ids_of[name])
+            ids[row, width - n :] = ids_of[name]
+            mask[row, width - n :] = 1
+        embeds = self.model.get_input_embeddings()(ids)
+        slots = (ids == self.audio_token_id).unsqueeze(-1).expand_as(embeds)
+        source = audio_embeds.to(embeds.dtype).repeat(len(names), 1)
+        embeds = embeds.masked_scatter(slots, source)
+        p = prompts[names[0]]
+        generated = self.model.generate(
+            inputs_embeds=embeds,
+            attention_mask=mask,
+            max_new_tokens=max(prompts[n].max_tokens for n in names),
+            do_sample=p.temperature > 0,
+            temperature=p.temperature if p.temperature > 0 else None,
+            top_p=p.top_p if p.temperature > 0 else None,
+            pad_token_id=pad,
+        )
+        out = {}
+        for row, name in enumerate(names):
+            tokens = generated[row, : prompts[name].max_tokens]
+            text = self.processor.tokenizer.decode(tokens, skip_special_tokens=True)
+            out[name] = t5_safe(strip_structural_tokens(text))
         return out
 
     def describe_info(self) -> dict[str, Any]:
