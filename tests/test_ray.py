@@ -155,7 +155,7 @@ def test_killed_worker_is_retried(music: Path, tmp_path: Path) -> None:
     _, err = proc.communicate(timeout=600)
     _kill_new_ray(before)
     assert killed is not None, "no worker was seen running"
-    assert proc.returncode == 0, err
+    assert proc.returncode == 0, summary.read_text() if summary.exists() else err
     table = read_table(out)
     paths = table.column("relative_path").to_pylist()
     assert len(paths) == len(set(paths)) == 9

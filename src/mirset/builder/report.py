@@ -128,6 +128,7 @@ def print_summary(console: Console, s: BuildSummary) -> None:
             "busy s",
             "tracks/s/actor",
             "restarts",
+            "GPU util %",
         ):
             stages.add_column(col, justify="right")
         for name, st in s.stages.items():
@@ -137,6 +138,7 @@ def print_summary(console: Console, s: BuildSummary) -> None:
             stages.add_row(
                 name, str(st["actors"]), f"{st['num_gpus']:g}", str(st["tracks"]),
                 f"{st['busy_s']:.1f}", f"{rate:.2f}", str(st["restarts"]),
+                "-" if st.get("gpu_util_pct") is None else f"{st['gpu_util_pct']:.0f}",
             )  # fmt: skip
         console.print(stages)
     if s.interrupted:

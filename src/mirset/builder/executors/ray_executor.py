@@ -25,7 +25,9 @@ Ray Data's operators retry whole blocks and buffer between stages.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 import time
 from collections import defaultdict, deque
 from collections.abc import Iterable, Iterator
@@ -35,6 +37,54 @@ from typing import Any
 from mirset.builder.executors.local import WorkerSpec, _groups, build_extractors
 from mirset.builder.process import TrackResult, TrackTask, failed_result, process_tracks
 from mirset.extractors.base import Extractor, registry
+
+
+class GpuMeter:
+    """Samples the utilisation of this actor's GPU(s) through NVML while a call runs."""
+
+    def __init__(self, handles: list[Any]) -> None:
+        self.handles, self.samples, self.total = handles, 0, 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @classmethod
+    def for_this_actor(cls) -> GpuMeter | None:
+        try:
+            import pynvml
+            import ray
+
+            ids = [int(i) for i in ray.get_gpu_ids()]
+            if not ids:
+                return None
+            pynvml.nvmlInit()
+            return cls([pynvml.nvmlDeviceGetHandleByIndex(i) for i in ids])
+        except Exception:  # no NVML, no GPU, or not inside Ray: utilisation unknown
+            return None
+
+    def _sample(self) -> None:
+        import pynvml
+
+        while not self._stop.wait(0.5):
+            for h in self.handles:
+                self.total += pynvml.nvmlDeviceGetUtilizationRates(h).gpu
+                self.samples += 1
+
+    def mean(self) -> float:
+        return self.total / self.samples
+
+    def __enter__(self) -> GpuMeter:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+
+
+RECOVERY_TIMEOUT_S = 300.0  # an actor not back after this long is left out
 
 
 class _StageWorker:
@@ -49,19 +99,23 @@ class _StageWorker:
         self.spec = sub
         self.extractors = build_extractors(sub)
         self.stats = {"stage": stage, "pid": os.getpid(), "setups": 1, "tracks": 0, "busy_s": 0.0}
+        self.gpu_meter = GpuMeter.for_this_actor() if stage == "gpu" else None
 
     def run(self, tasks: list[TrackTask]) -> list[TrackResult]:
         t0 = time.perf_counter()
-        out = process_tracks(
-            tasks,
-            self.extractors,
-            self.spec.analysis,
-            self.spec.max_duration_s,
-            self.spec.max_decoded_bytes,
-            self.spec.shared_context,
-        )
+        with self.gpu_meter or contextlib.nullcontext():
+            out = process_tracks(
+                tasks,
+                self.extractors,
+                self.spec.analysis,
+                self.spec.max_duration_s,
+                self.spec.max_decoded_bytes,
+                self.spec.shared_context,
+            )
         self.stats["tracks"] += len(tasks)
         self.stats["busy_s"] += time.perf_counter() - t0
+        if self.gpu_meter and self.gpu_meter.samples:
+            self.stats["gpu_util_pct"] = self.gpu_meter.mean()
         return out
 
     def get_stats(self) -> dict[str, Any]:
@@ -88,6 +142,7 @@ class StageStats:
     tracks: int = 0
     busy_s: float = 0.0
     restarts: int = 0
+    gpu_util_pct: float | None = None  # mean NVML utilisation while GPU-stage calls ran
     per_actor: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -173,17 +228,24 @@ class RayExecutor:
                 ).remote(self.spec, names, stage, threads)
                 self.actors[stage].append(actor)
         self._idle: dict[str, deque[Any]] = {s: deque(a) for s, a in self.actors.items()}
+        self._recovering: dict[Any, tuple[Any, str, float]] = {}  # ping ref -> actor
 
-    def _stop(self) -> None:
+    def _stop(self, collect_stats: bool = True) -> None:
         import ray
 
         for stage, actors in self.actors.items():
             st = self.stages[stage]
             for a in actors:
+                if not collect_stats:
+                    ray.kill(a)
+                    continue
                 try:
                     stats = ray.get(a.get_stats.remote(), timeout=30)
                     st.busy_s += stats["busy_s"]
                     st.per_actor.append(stats)
+                    if "gpu_util_pct" in stats:
+                        known = [p["gpu_util_pct"] for p in st.per_actor if "gpu_util_pct" in p]
+                        st.gpu_util_pct = sum(known) / len(known)
                 except Exception:
                     st.per_actor.append({"stage": stage, "lost": True})
                 ray.kill(a)
@@ -202,8 +264,14 @@ class RayExecutor:
         exhausted = False
         try:
             while True:
-                # refill the first stage only when it has a free actor (backpressure)
-                while not exhausted and self._idle[first] and not waiting[first]:
+                # refill the first stage only when it has a free actor and the CPU stage is not
+                # falling behind (backpressure: bounded tasks and rows in flight)
+                backlog_ok = len(waiting["cpu"]) <= len(self.actors["cpu"])  # CPU stage keeps up
+                while (
+                    not exhausted
+                    and (first == "cpu" or backlog_ok)
+                    and len(waiting[first]) < len(self._idle[first])
+                ):
                     group = next(groups, None)
                     if group is None:
                         exhausted = True
@@ -212,21 +280,25 @@ class RayExecutor:
                 for stage in ("gpu", "cpu"):
                     while waiting[stage] and self._idle[stage]:
                         self._submit(waiting[stage].popleft(), running)
-                if not running:
+                if not running and not self._recovering:
                     if exhausted and not any(waiting.values()):
                         return
                     continue
                 timeout = self._next_deadline(running)
-                ready, _ = ray.wait(list(running), num_returns=1, timeout=timeout)
+                pending = [*running, *self._recovering]
+                ready, _ = ray.wait(pending, num_returns=1, timeout=timeout)
                 if not ready:
                     yield from self._expire(running)
                     continue
+                if ready[0] in self._recovering:
+                    self._check_recovered(ready[0])
+                    continue
                 call = running.pop(ready[0])
-                self._idle[call.stage].append(call.actor)
                 try:
                     results = ray.get(call.ref)
                 except (RayActorError, GetTimeoutError, RayError) as e:
                     self.stages[call.stage].restarts += 1
+                    self._recover(call.actor, call.stage)
                     if call.attempt < self.settings.retries:
                         waiting[call.stage].appendleft(
                             replace(call, attempt=call.attempt + 1, actor=None, ref=None)
@@ -235,6 +307,7 @@ class RayExecutor:
                         why = f"worker lost {call.attempt + 1} times ({type(e).__name__})"
                         yield from (failed_result(t, self._unset, why) for t in call.group)
                     continue
+                self._idle[call.stage].append(call.actor)
                 self.stages[call.stage].tracks += len(call.group)
                 if call.stage == "gpu" and self.cpu_names:
                     cpu_call = self._cpu_call(call.group, results)
@@ -246,9 +319,28 @@ class RayExecutor:
                 else:
                     yield from results
         finally:
-            for call in running.values():
-                ray.cancel(call.ref, force=True)
-            self._stop()
+            # interrupted (Ctrl-C) or failed: calls still running are abandoned with their actors
+            self._stop(collect_stats=not running)
+
+    def _recover(self, actor: Any, stage: str) -> None:
+        """An actor that died (or was killed): Ray restarts it; it takes calls again once it
+        answers a ping, so retries do not land on it while it is still coming back."""
+        self._recovering[actor.pid.remote()] = (actor, stage, time.monotonic())
+
+    def _check_recovered(self, ping: Any) -> None:
+        import ray
+        from ray.exceptions import RayActorError
+
+        actor, stage, since = self._recovering.pop(ping)
+        try:
+            ray.get(ping)
+        except RayActorError:
+            if time.monotonic() - since > RECOVERY_TIMEOUT_S:
+                return  # gone for good: the stage goes on with its other actors
+            time.sleep(0.2)  # still restarting
+            self._recovering[actor.pid.remote()] = (actor, stage, since)
+            return
+        self._idle[stage].append(actor)
 
     def _submit(self, call: _Call, running: dict[Any, _Call]) -> None:
         actor = self._idle[call.stage].popleft()
@@ -274,7 +366,7 @@ class RayExecutor:
                 continue
             running.pop(ref)
             ray.kill(call.actor, no_restart=False)  # restarted by Ray, models loaded again
-            self._idle[call.stage].append(call.actor)
+            self._recover(call.actor, call.stage)
             self.stages[call.stage].restarts += 1
             n = len(call.group)
             why = f"timed out after {self.timeout_s:g} s" + (f" x {n} tracks" if n > 1 else "")
