@@ -27,7 +27,6 @@ ASCII letters left after transliteration keeps its Unicode form instead of becom
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -39,13 +38,13 @@ from pathlib import Path
 from typing import Any
 
 from mirset.audio import AUDIO_EXTENSIONS
+from mirset.builder.process import hash_file  # the build's file_hash
 
 FULL_MIX = "full_mix"
 STEM_NAMES = ("drums", "bass", "other", "vocals", "piano", "guitar")
 VA_ALIASES = frozenset(
     {"various artists", "various", "va", "v/a", "v.a.", "compilation", "unknown artist", "unknown"}
 )
-HASH_CHUNK = 1 << 22
 
 # 1-3 digits, then separators. With punctuation ("01.", "1 -", "02_") it is a track number;
 # with whitespace alone only under the conditions in strip_track_number.
@@ -239,15 +238,6 @@ class Plan:
             "actions": [asdict(a) | {"renamed": a.renamed} for a in self.actions],
             "errors": [{"path": p, "reason": r} for p, r in self.errors],
         }
-
-
-def hash_file(path: Path) -> str:
-    """blake2b-128 of a file's bytes (the build's ``file_hash``)."""
-    h = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as f:
-        while chunk := f.read(HASH_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _is_audio(name: str) -> bool:
