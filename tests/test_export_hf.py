@@ -154,6 +154,11 @@ def test_card_statistics_provenance_and_plots(repo, built) -> None:
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000, img
     prov = json.loads((repo / "mirset.json").read_text())
     assert prov["table_version"] == built.latest and prov["rows"] == 5
+    # the configuration every exported row was built with, from the table's commits
+    block = re.search(r"### Build configuration.*?```json\n(.*?)```", text, re.S)
+    assert block, "no build configuration in the card"
+    config = json.loads(block.group(1))
+    assert config["analysis"]["sample_rate"] > 0 and config["extractors"]["beats"] == "2"
 
 
 def test_shards_are_sized_and_all_load(built, tmp_path) -> None:

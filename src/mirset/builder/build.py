@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import asdict
@@ -13,6 +14,7 @@ from filelock import FileLock, Timeout
 from rich.console import Console
 from rich.markup import escape
 
+from mirset import __version__
 from mirset.builder.discover import discover
 from mirset.builder.executors.local import LocalExecutor, WorkerSpec
 from mirset.builder.executors.ray_executor import RayExecutor, RaySettings
@@ -20,7 +22,7 @@ from mirset.builder.plan import Plan, make_plan, prior_columns
 from mirset.builder.process import TrackResult, TrackTask
 from mirset.builder.report import BuildSummary, make_progress, print_summary
 from mirset.config import MirsetConfig
-from mirset.export.store import TrackStore
+from mirset.export.store import CONFIG_HASH_KEY, CONFIG_KEY, TrackStore
 from mirset.extractors.base import Extractor, resolve
 from mirset.models import default_models_dir, use_store
 from mirset.models import store as models_store
@@ -152,7 +154,20 @@ def _build_locked(
     config_hash = config.config_hash()
     all_names = [e.name for e in extractors]
 
-    sink = _RowSink(store, schema, bc.batch_size)
+    provenance = {
+        CONFIG_HASH_KEY: config_hash,
+        CONFIG_KEY: json.dumps(
+            {
+                "mirset_version": __version__,
+                "analysis": config.analysis.model_dump(mode="json"),
+                "extractor_params": config.extractor_params,
+                "extractors": {e.name: e.version for e in extractors},
+                "unavailable": sorted(unavailable),
+            },
+            sort_keys=True,
+        ),
+    }
+    sink = _RowSink(store, schema, bc.batch_size, provenance)
     with make_progress(console, progress) as bar:
         task_id = bar.add_task("analysing", total=len(plan.todo), audio_s=0.0)
         results = executor.run(_tasks(plan, music_dir, store, previous_rows, bc.sidecars))
@@ -189,8 +204,11 @@ def _build_locked(
 class _RowSink:
     """Rows waiting for their commit: every ``batch_size`` rows go into one table version."""
 
-    def __init__(self, store: TrackStore, schema: Any, batch_size: int) -> None:
+    def __init__(
+        self, store: TrackStore, schema: Any, batch_size: int, metadata: dict[str, str]
+    ) -> None:
         self.store, self.schema, self.batch_size = store, schema, batch_size
+        self.metadata = metadata  # the build's configuration, recorded in every commit
         self.pending: list[dict[str, Any]] = []
 
     def add(self, row: dict[str, Any]) -> None:
@@ -199,7 +217,7 @@ class _RowSink:
             self.flush()
 
     def flush(self) -> None:
-        self.store.commit(self.pending, self.schema)
+        self.store.commit(self.pending, self.schema, self.metadata)
         self.pending = []
 
 

@@ -10,6 +10,7 @@ Nothing in it depends on when the export ran: the same table version gives the s
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ class CardInput:
     skipped_plots: list[Skipped] = field(default_factory=list)
     license: str | None = None
     extractor_versions: Mapping[str, str] = field(default_factory=dict)
+    build_configs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # hash -> config
 
 
 def size_category(n: int) -> str:
@@ -296,4 +298,23 @@ def render(c: CardInput) -> str:
         + ". Each extractor's parameters are hashed per row in `<extractor>_params`.",
         "",
     ]
+    used = set(t.column("config_hash").to_pylist()) if "config_hash" in t.column_names else set()
+    configs = {h: cfg for h, cfg in c.build_configs.items() if h in used}
+    if configs:
+        lines += [
+            "### Build configuration",
+            "",
+            "The analysis settings and extractor parameters the rows were built with, by "
+            "`config_hash` (recorded in the table's commits):",
+            "",
+        ]
+        for h, cfg in sorted(configs.items()):
+            lines += [
+                f"`{h}`:",
+                "",
+                "```json",
+                json.dumps(cfg, indent=2, sort_keys=True),
+                "```",
+                "",
+            ]
     return "\n".join(lines)

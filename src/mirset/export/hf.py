@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 from mirset import __version__
 from mirset.export import card
 from mirset.export.plots import make_plots
+from mirset.export.store import TrackStore
 from mirset.export.tableinfo import (
     LOCAL_COLUMNS,
     STEM_NAMES,
@@ -271,6 +272,7 @@ def export_hf(
         skipped_plots=skipped,
         license=license,
         extractor_versions=extractor_versions(table.schema, source_rows),
+        build_configs=TrackStore(tv.table_path).build_configs(tv.version),
     )
     (hf_dir / "README.md").write_text(card.render(card_input), encoding="utf-8")
     provenance = {

@@ -8,18 +8,21 @@ are replaced with a merge on the key. New extractor columns are added by schema 
 from __future__ import annotations
 
 import gc
+import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from deltalake import DeltaTable, write_deltalake
+from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
 from mirset.schemas.table import KEY
 
 COMPACT_AFTER_FILES = 64
+CONFIG_KEY = "mirset.config"  # commit metadata: the configuration that produced the rows
+CONFIG_HASH_KEY = "mirset.config_hash"
 
 
 def scan(dt: DeltaTable, columns: Sequence[str] | None = None, filter: Any = None) -> pa.Table:
@@ -98,10 +101,17 @@ class TrackStore:
         return set(found.column(KEY).to_pylist())
 
     # -- writing ------------------------------------------------------------------------
-    def commit(self, rows: Sequence[dict[str, Any]], schema: pa.Schema) -> None:
-        """Append rows for new keys and replace rows for existing keys."""
+    def commit(
+        self,
+        rows: Sequence[dict[str, Any]],
+        schema: pa.Schema,
+        metadata: dict[str, str] | None = None,
+    ) -> None:
+        """Append rows for new keys and replace rows for existing keys; ``metadata`` goes into
+        the commit (the build's configuration: see :meth:`build_configs`)."""
         if not rows:
             return
+        props = CommitProperties(custom_metadata=metadata) if metadata else None
         self._sync_field_metadata(schema)
         schema = self._union_schema(schema)
         existing = self.existing_keys([r[KEY] for r in rows])
@@ -113,6 +123,7 @@ class TrackStore:
                 pa.Table.from_pylist(new, schema=schema),
                 mode="append",
                 schema_mode="merge",
+                commit_properties=props,
             )
         if old:
             dt = self.table()
@@ -124,12 +135,28 @@ class TrackStore:
                     source_alias="s",
                     target_alias="t",
                     merge_schema=True,
+                    commit_properties=props,
                 )
                 .when_matched_update_all()
                 .when_not_matched_insert_all()
                 .execute()
             )
         self._table = None
+
+    def build_configs(self, up_to_version: int | None = None) -> dict[str, dict[str, Any]]:
+        """The configurations builds committed with (``config_hash`` -> configuration), from
+        the table's history up to ``up_to_version``."""
+        dt = self.table()
+        if dt is None:
+            return {}
+        out: dict[str, dict[str, Any]] = {}
+        for entry in sorted(dt.history(), key=lambda h: h.get("version", 0)):
+            if up_to_version is not None and entry.get("version", 0) > up_to_version:
+                continue
+            raw, h = entry.get(CONFIG_KEY), entry.get(CONFIG_HASH_KEY)
+            if raw and h:
+                out[str(h)] = json.loads(raw)
+        return out
 
     def _sync_field_metadata(self, schema: pa.Schema) -> None:
         """Update column metadata (e.g. a bumped extractor version) before writing rows."""
