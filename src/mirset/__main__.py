@@ -1,5 +1,5 @@
 """``python -m mirset`` runs the ``mirset`` command."""
 
-from mirset.cli import main
+from mirset.cli import entry
 
-main()
+entry()

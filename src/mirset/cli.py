@@ -258,6 +258,32 @@ def status(out_dir: Path, failures: bool) -> None:
     _exit_now(EXIT_OK)
 
 
+def entry() -> None:
+    """The ``mirset`` console command: run it, then leave without the interpreter's teardown.
+
+    Native threads of pyarrow / Delta Lake readers have aborted the teardown ("terminate called
+    without an active exception", SIGABRT) after complete runs (apache/arrow#34314): every
+    command has finished its writes when it returns, so the process exits with its own status
+    once logs are flushed and a Ray instance this process started is shut down.
+    """
+    import logging
+
+    try:
+        main.main(standalone_mode=True)
+        code: int = EXIT_OK
+    except SystemExit as e:
+        if e.code is None or isinstance(e.code, int):
+            code = e.code or EXIT_OK
+        else:
+            print(e.code, file=sys.stderr)
+            code = 1
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        ray.shutdown()
+    logging.shutdown()
+    _exit_now(code)
+
+
 def _exit_now(code: int) -> None:
     """Exit without tearing the interpreter down: everything is printed and nothing is open,
     and a native library's thread (pyarrow / Delta Lake readers) once aborted the teardown
