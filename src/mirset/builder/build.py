@@ -146,6 +146,10 @@ def _build_locked(
     batch = bc.track_batch or auto_track_batch(list(runnable.values()))
     executor: LocalExecutor | RayExecutor
     if bc.executor == "ray":
+        try:
+            import ray  # noqa: F401
+        except ImportError as e:
+            raise BuildError("--executor ray needs Ray: pip install 'mirset[ray]'") from e
         settings = RaySettings(bc.ray_address, bc.ray_cpu_actors, bc.ray_gpu_actors, bc.ray_retries)
         executor = RayExecutor(spec, settings, bc.track_timeout_s, batch)
     else:
