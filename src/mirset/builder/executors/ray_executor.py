@@ -349,7 +349,7 @@ class RayExecutor:
         running[call.ref] = call
 
     def _next_deadline(self, running: dict[Any, _Call]) -> float | None:
-        if not self.timeout_s:
+        if not self.timeout_s or not running:  # nothing running: wait for a restarted actor
             return None
         now = time.monotonic()
         left = [c.started + self.timeout_s * len(c.group) - now for c in running.values()]
