@@ -310,10 +310,10 @@ class RayExecutor:
                 self._idle[call.stage].append(call.actor)
                 self.stages[call.stage].tracks += len(call.group)
                 if call.stage == "gpu" and self.cpu_names:
-                    cpu_call = self._cpu_call(call.group, results)
+                    cpu_call, complete = self._cpu_call(call.group, results)
                     if cpu_call is not None:
                         waiting["cpu"].append(cpu_call)
-                    yield from (r for r in results if self._done_after_gpu(r))
+                    yield from complete
                 elif call.stage == "cpu" and call.gpu_results is not None:
                     yield from _merge(call.gpu_results, results)
                 else:
@@ -373,30 +373,20 @@ class RayExecutor:
             yield from (failed_result(t, self._unset, f"{why} (build.track_timeout_s)") for t in call.group)  # fmt: skip
 
     # -- the hand-over from the GPU stage to the CPU stage ------------------------------
-    def _cpu_plan(self, task: TrackTask, result: TrackResult) -> list[str]:
-        if result.error:
-            return []
-        changed = task.previous is None or result.row.get("file_hash") != task.previous.get(
-            "file_hash"
-        )
-        wanted = task.run if changed else task.stale
-        return [n for n in wanted if n in self.cpu_names]
-
-    def _done_after_gpu(self, result: TrackResult) -> bool:
-        return result.relative_path in self._finished_after_gpu
-
-    def _cpu_call(self, group: list[TrackTask], results: list[TrackResult]) -> _Call | None:
-        self._finished_after_gpu: set[str] = set()
-        tasks, gpu_results = [], []
+    def _cpu_call(
+        self, group: list[TrackTask], results: list[TrackResult]
+    ) -> tuple[_Call | None, list[TrackResult]]:
+        """The CPU-stage call for the tracks of a finished GPU call that still have CPU
+        extractors to run, and the results of those that are already complete."""
+        tasks, gpu_results, complete = [], [], []
         for task, res in zip(group, results, strict=True):
-            run = self._cpu_plan(task, res)
-            if not run:
-                self._finished_after_gpu.add(res.relative_path)
+            prev = task.previous
+            changed = prev is None or res.row.get("file_hash") != prev.get("file_hash")
+            run = [n for n in (task.run if changed else task.stale) if n in self.cpu_names]
+            if res.error or not run:
+                complete.append(res)
                 continue
-            changed = task.previous is None or res.row.get("file_hash") != (
-                task.previous or {}
-            ).get("file_hash")
-            previous = ({} if changed else dict(task.previous or {})) | res.row
+            previous = ({} if changed else dict(prev or {})) | res.row
             # stems the GPU stage separated serve the CPU stage's stem features
             stems = dict(
                 zip(res.row.get("stems") or [], res.row.get("stem_paths") or [], strict=True)
@@ -405,9 +395,8 @@ class RayExecutor:
                 replace(task, run=run, stale=run, previous=previous, stems=stems or task.stems)
             )
             gpu_results.append(res)
-        if not tasks:
-            return None
-        return _Call("cpu", None, tasks, None, 0.0, gpu_results=gpu_results)
+        call = _Call("cpu", None, tasks, None, 0.0, gpu_results=gpu_results) if tasks else None
+        return call, complete
 
 
 def _merge(gpu: list[TrackResult], cpu: list[TrackResult]) -> Iterator[TrackResult]:
